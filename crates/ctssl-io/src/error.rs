@@ -1,0 +1,130 @@
+//! The one error type of `ctssl-io`: every variant names the file and what was wrong with it.
+
+use std::path::PathBuf;
+
+/// Result alias for this crate.
+pub type Result<T, E = IoError> = std::result::Result<T, E>;
+
+/// Everything that can go wrong while reading, scanning, caching or writing CT data.
+#[derive(Debug, thiserror::Error)]
+pub enum IoError {
+    /// The file could not be opened or read from disk.
+    #[error("{path}: cannot read file: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's reason.
+        source: std::io::Error,
+    },
+    /// The file is not a DICOM Part 10 file, or its header could not be parsed.
+    #[error("{path}: not a readable DICOM file: {reason}")]
+    NotDicom {
+        /// The file.
+        path: PathBuf,
+        /// What the parser reported.
+        reason: String,
+    },
+    /// A required attribute is absent.
+    #[error("{path}: missing required attribute {attribute}")]
+    MissingAttribute {
+        /// The file.
+        path: PathBuf,
+        /// Keyword and tag, for example `BitsAllocated (0028,0100)`.
+        attribute: String,
+    },
+    /// An attribute is present but its value cannot be used.
+    #[error("{path}: invalid value of {attribute}: {reason}")]
+    InvalidAttribute {
+        /// The file.
+        path: PathBuf,
+        /// Keyword and tag.
+        attribute: String,
+        /// Why the value is unusable.
+        reason: String,
+    },
+    /// The file has no Pixel Data element.
+    #[error("{path}: no pixel data")]
+    NoPixelData {
+        /// The file.
+        path: PathBuf,
+    },
+    /// More than one sample per pixel: colour images are not CT input.
+    #[error(
+        "{path}: colour image ({samples_per_pixel} samples per pixel, {photometric}); CT needs one sample per pixel"
+    )]
+    Color {
+        /// The file.
+        path: PathBuf,
+        /// Samples per Pixel.
+        samples_per_pixel: u16,
+        /// Photometric Interpretation.
+        photometric: String,
+    },
+    /// No decoder for this transfer syntax is built in.
+    #[error("{path}: unsupported transfer syntax {name} ({uid})")]
+    UnsupportedTransferSyntax {
+        /// The file.
+        path: PathBuf,
+        /// Transfer syntax UID.
+        uid: String,
+        /// Its name, or `unknown`.
+        name: String,
+    },
+    /// The codec failed on the pixel data, or the pixel data is shorter than the header says.
+    #[error("{path}: cannot decode pixel data ({transfer_syntax}): {reason}")]
+    Decode {
+        /// The file.
+        path: PathBuf,
+        /// Transfer syntax name.
+        transfer_syntax: String,
+        /// What failed.
+        reason: String,
+    },
+    /// Slices that cannot form one volume.
+    #[error("series {series_uid}: {reason}")]
+    Series {
+        /// Series Instance UID.
+        series_uid: String,
+        /// What is inconsistent.
+        reason: String,
+    },
+    /// The slice cache is damaged or does not match its index.
+    #[error("{path}: slice cache: {reason}")]
+    Cache {
+        /// The cache file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// Writing a file failed.
+    #[error("{path}: cannot write: {reason}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// A caller passed an argument that cannot be used.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl IoError {
+    /// A short machine-readable name of the error kind, used in manifests and reports.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            IoError::Read { .. } => "read",
+            IoError::NotDicom { .. } => "not_dicom",
+            IoError::MissingAttribute { .. } => "missing_attribute",
+            IoError::InvalidAttribute { .. } => "invalid_attribute",
+            IoError::NoPixelData { .. } => "no_pixel_data",
+            IoError::Color { .. } => "color",
+            IoError::UnsupportedTransferSyntax { .. } => "unsupported_transfer_syntax",
+            IoError::Decode { .. } => "decode",
+            IoError::Series { .. } => "series",
+            IoError::Cache { .. } => "cache",
+            IoError::Write { .. } => "write",
+            IoError::InvalidArgument(_) => "invalid_argument",
+        }
+    }
+}

@@ -1,0 +1,1 @@
+pub use ctssl_io as io;
