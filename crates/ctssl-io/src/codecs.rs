@@ -92,7 +92,7 @@ fn unpack_bits(src: &[u8], expected: usize) -> Result<Vec<u8>, String> {
             i += count;
         } else if n != -128 {
             let b = *src.get(i).ok_or("repeat run past the end of the segment")?;
-            out.extend(std::iter::repeat_n(b, 1 - n as isize as usize));
+            out.extend(std::iter::repeat_n(b, (1 - n as isize) as usize));
             i += 1;
         }
     }
