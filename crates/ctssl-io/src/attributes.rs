@@ -139,7 +139,7 @@ impl<'a> Attributes<'a> {
         match v.get() {
             PrimitiveValue::Str(_) | PrimitiveValue::Strs(_) => {
                 let mut out = Vec::new();
-                for s in v.get().to_multi_str().iter() {
+                for s in v.get().to_multi_str().iter().flat_map(|s| s.split('\\')) {
                     let s = s.trim_matches(['\0', ' ']);
                     if s.is_empty() {
                         continue;
@@ -193,7 +193,7 @@ impl<'a> Attributes<'a> {
     /// All text values of an attribute, trimmed of padding.
     pub fn strings(&self, tag: Tag) -> Result<Vec<String>> {
         let Some(v) = self.primitive(tag)? else { return Ok(Vec::new()) };
-        Ok(v.get().to_multi_str().iter().map(|s| s.trim_matches(['\0', ' ']).to_string()).collect())
+        Ok(v.get().to_multi_str().iter().flat_map(|s| s.split('\\')).map(|s| s.trim_matches(['\0', ' ']).to_string()).collect())
     }
 
     /// The first text value, or `None` when absent or empty.
@@ -201,7 +201,7 @@ impl<'a> Attributes<'a> {
         Ok(self.strings(tag)?.into_iter().next().filter(|s| !s.is_empty()))
     }
 
-    /// The raw bytes of a value (for LUT data and similar binary attributes).
+    /// A 16-bit binary attribute (US, SS, OW), such as LUT data.
     pub fn u16s(&self, tag: Tag) -> Result<Option<Vec<u16>>> {
         let Some(v) = self.primitive(tag)? else { return Ok(None) };
         match v.get() {

@@ -104,6 +104,24 @@ pub enum IoError {
         /// What failed.
         reason: String,
     },
+    /// A manifest file (dataset scan) is malformed or of an unknown version.
+    #[error("{path}: manifest: {reason}")]
+    Manifest {
+        /// The manifest file.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A second file with a SOP Instance UID already seen in the scan (a copy of the same image).
+    #[error("{path}: duplicate SOP Instance UID {sop_instance_uid}, first seen in {first}")]
+    DuplicateInstance {
+        /// The file skipped.
+        path: PathBuf,
+        /// The shared SOP Instance UID.
+        sop_instance_uid: String,
+        /// The file kept.
+        first: PathBuf,
+    },
     /// A caller passed an argument that cannot be used.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
@@ -124,6 +142,8 @@ impl IoError {
             IoError::Series { .. } => "series",
             IoError::Cache { .. } => "cache",
             IoError::Write { .. } => "write",
+            IoError::Manifest { .. } => "manifest",
+            IoError::DuplicateInstance { .. } => "duplicate_instance",
             IoError::InvalidArgument(_) => "invalid_argument",
         }
     }

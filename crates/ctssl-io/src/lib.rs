@@ -20,6 +20,7 @@ pub mod error;
 pub mod files;
 pub mod header;
 pub mod pixels;
+pub mod report;
 pub mod transfer_syntax;
 pub mod window;
 
@@ -27,5 +28,6 @@ pub use error::{IoError, Result};
 pub use files::list_files;
 pub use header::{read_header, ImageHeader, ModalityLut, ModalityTransform, PixelLayout, PixelPadding, WindowPreset};
 pub use pixels::{decode_object, read_image, read_image_with, CtImage, Padding, ReadOptions};
+pub use report::{describe_file, FileReport, FileStatus};
 pub use transfer_syntax::{transfer_syntax_info, transfer_syntax_name, PixelEncoding, TransferSyntaxInfo};
 pub use window::{HuWindow, ScaleIntensityRange};
