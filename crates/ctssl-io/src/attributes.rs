@@ -193,7 +193,12 @@ impl<'a> Attributes<'a> {
     /// All text values of an attribute, trimmed of padding.
     pub fn strings(&self, tag: Tag) -> Result<Vec<String>> {
         let Some(v) = self.primitive(tag)? else { return Ok(Vec::new()) };
-        Ok(v.get().to_multi_str().iter().flat_map(|s| s.split('\\')).map(|s| s.trim_matches(['\0', ' ']).to_string()).collect())
+        Ok(v.get()
+            .to_multi_str()
+            .iter()
+            .flat_map(|s| s.split('\\'))
+            .map(|s| s.trim_matches(['\0', ' ']).to_string())
+            .collect())
     }
 
     /// The first text value, or `None` when absent or empty.

@@ -112,15 +112,15 @@ pub enum IoError {
         /// What is wrong.
         reason: String,
     },
-    /// A second file with a SOP Instance UID already seen in the scan (a copy of the same image).
-    #[error("{path}: duplicate SOP Instance UID {sop_instance_uid}, first seen in {first}")]
+    /// A file with the same SOP Instance UID as another file of the scan (a copy of the same image).
+    #[error("{path}: duplicate SOP Instance UID {sop_instance_uid}; kept {kept}")]
     DuplicateInstance {
         /// The file skipped.
         path: PathBuf,
         /// The shared SOP Instance UID.
         sop_instance_uid: String,
-        /// The file kept.
-        first: PathBuf,
+        /// The file kept instead.
+        kept: PathBuf,
     },
     /// A caller passed an argument that cannot be used.
     #[error("invalid argument: {0}")]

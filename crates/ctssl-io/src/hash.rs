@@ -40,6 +40,11 @@ impl Fnv128 {
         }
     }
 
+    /// The hash as a number.
+    pub(crate) fn value(&self) -> u128 {
+        self.0
+    }
+
     /// The hash as 32 lowercase hex digits.
     pub(crate) fn hex(&self) -> String {
         format!("{:032x}", self.0)

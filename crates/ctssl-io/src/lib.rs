@@ -14,20 +14,41 @@
 //! # Ok::<(), ctssl_io::IoError>(())
 //! ```
 
+mod atomic;
 pub mod attributes;
+pub mod cache;
 pub mod codecs;
 pub mod error;
 pub mod files;
+mod hash;
 pub mod header;
+pub mod manifest;
 pub mod pixels;
 pub mod report;
+pub mod scan;
+pub mod series;
+pub mod split;
+pub mod stamp;
 pub mod transfer_syntax;
+pub mod volume;
 pub mod window;
+pub mod write;
 
+pub use cache::{BuildReport, CacheOptions, CachedSlice, HuView, SliceCache, SliceMeta};
 pub use error::{IoError, Result};
 pub use files::list_files;
 pub use header::{read_header, ImageHeader, ModalityLut, ModalityTransform, PixelLayout, PixelPadding, WindowPreset};
+pub use manifest::{
+    Manifest, ManifestSlice, NonImageFile, PatientEntry, ScanSummary, SeriesEntry, SkippedFile, SliceEntry, SliceOrder,
+    StudyEntry,
+};
 pub use pixels::{decode_object, read_image, read_image_with, CtImage, Padding, ReadOptions};
 pub use report::{describe_file, FileReport, FileStatus};
+pub use scan::{scan, scan_with_progress, ScanOptions};
+pub use series::{group_series, read_series, Series, SeriesIssue, SeriesReport, SliceId, SliceRef};
+pub use split::{PatientSplit, Split};
+pub use stamp::FileStamp;
 pub use transfer_syntax::{transfer_syntax_info, transfer_syntax_name, PixelEncoding, TransferSyntaxInfo};
+pub use volume::Volume;
 pub use window::{HuWindow, ScaleIntensityRange};
+pub use write::{new_uid, uid_from_seed, write_ct_series, write_ct_slice, CtSlice, SeriesInfo};

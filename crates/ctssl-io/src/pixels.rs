@@ -230,34 +230,29 @@ fn to_modality_values(
         Padding::Keep => None,
         Padding::Replace(v) => header.pixel_padding.map(|p| (p, v)),
     };
-    let mut out = vec![0f32; total];
-    for (frame, chunk) in out.chunks_mut(per_frame).enumerate() {
+    let mut out = Vec::with_capacity(total);
+    for frame in 0..header.frames as usize {
         let base = frame * per_frame;
         let t = header.modality_transform(frame);
-        match (t, padding, bytes_per, bits, signed) {
+        match (t, padding, bytes_per, bits) {
             // The hot path: 16-bit samples, a rescale, no padding.
-            (crate::header::ModalityTransform::Rescale { slope, intercept }, None, 2, 16, s) => {
+            (crate::header::ModalityTransform::Rescale { slope, intercept }, None, 2, 16) => {
                 let src = &bytes[2 * base..2 * (base + per_frame)];
                 let (slope, intercept) = (*slope as f32, *intercept as f32);
-                if s {
-                    for (o, c) in chunk.iter_mut().zip(src.chunks_exact(2)) {
-                        *o = i16::from_le_bytes([c[0], c[1]]) as f32 * slope + intercept;
-                    }
+                let words = src.chunks_exact(2).map(|c| [c[0], c[1]]);
+                if signed {
+                    out.extend(words.map(|w| i16::from_le_bytes(w) as f32 * slope + intercept));
                 } else {
-                    for (o, c) in chunk.iter_mut().zip(src.chunks_exact(2)) {
-                        *o = u16::from_le_bytes([c[0], c[1]]) as f32 * slope + intercept;
-                    }
+                    out.extend(words.map(|w| u16::from_le_bytes(w) as f32 * slope + intercept));
                 }
             }
-            _ => {
-                for (i, o) in chunk.iter_mut().enumerate() {
-                    let stored = sample(bytes, base + i, bytes_per, shift, bits, signed);
-                    *o = match padding {
-                        Some((p, fill)) if p.contains(stored) => fill,
-                        _ => t.apply(stored) as f32,
-                    };
+            _ => out.extend((0..per_frame).map(|i| {
+                let stored = sample(bytes, base + i, bytes_per, shift, bits, signed);
+                match padding {
+                    Some((p, fill)) if p.contains(stored) => fill,
+                    _ => t.apply(stored) as f32,
                 }
-            }
+            })),
         }
     }
     Ok(out)

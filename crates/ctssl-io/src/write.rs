@@ -17,7 +17,6 @@
 
 use std::borrow::Cow;
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -219,7 +218,7 @@ impl<'a> CtSlice<'a> {
     }
 }
 
-/// Write one slice as a CT Image Storage file (atomically: temporary file in the same folder, then rename).
+/// Write one slice as a CT Image Storage file, atomically (temporary sibling, then rename); creates the folder.
 pub fn write_ct_slice(path: impl AsRef<Path>, info: &SeriesInfo, slice: &CtSlice<'_>) -> Result<()> {
     let path = path.as_ref();
     let obj = ct_object(info, slice)?;
@@ -233,7 +232,7 @@ pub fn write_ct_slice(path: impl AsRef<Path>, info: &SeriesInfo, slice: &CtSlice
         .map_err(|e| IoError::Write { path: path.to_path_buf(), reason: error_chain(&e) })?;
     let mut bytes = Vec::with_capacity(slice.values.len() * 2 + 4096);
     file.write_all(&mut bytes).map_err(|e| IoError::Write { path: path.to_path_buf(), reason: error_chain(&e) })?;
-    write_atomic(path, &bytes)
+    crate::atomic::write_atomic(path, &bytes)
 }
 
 /// Write slices as `IM00001.dcm`, `IM00002.dcm`, … (numbered by their place in `slices`) into `dir`.
@@ -279,9 +278,9 @@ pub fn new_uid() -> String {
 pub fn is_valid_uid(uid: &str) -> bool {
     !uid.is_empty()
         && uid.len() <= 64
-        && uid.split('.').all(|c| {
-            !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) && (c == "0" || !c.starts_with('0'))
-        })
+        && uid
+            .split('.')
+            .all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) && (c == "0" || !c.starts_with('0')))
 }
 
 /// `2.25.` and the decimal of a 128-bit number shaped as a version-8 (custom) UUID.
@@ -292,13 +291,9 @@ fn uid_from_u128(h: u128) -> String {
 
 /// FNV-1a over 128 bits followed by a mixing finaliser (well spread for near-identical inputs).
 fn hash128(bytes: &[u8]) -> u128 {
-    const OFFSET: u128 = 0x6c62272e07bb014262b821756295c58d;
-    const PRIME: u128 = 0x0000000001000000000000000000013B;
-    let mut h = OFFSET;
-    for &b in bytes {
-        h ^= b as u128;
-        h = h.wrapping_mul(PRIME);
-    }
+    let mut fnv = crate::hash::Fnv128::new();
+    fnv.update(bytes);
+    let mut h = fnv.value();
     for k in [0x9E3779B97F4A7C15F39CC0605CEDC835u128, 0xD6E8FEB86659FD93C2B2AE3D27D4EB4Fu128] {
         h ^= h >> 67;
         h = h.wrapping_mul(k | 1);
@@ -315,23 +310,21 @@ fn cross(a: [f64; 3], b: [f64; 3]) -> [f64; 3] {
     [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
 }
 
-/// A decimal string (DS) of at most 16 characters.
+/// A decimal string (DS) of at most 16 characters: the shortest exact form, else the closest fixed or scientific form.
 fn ds(x: f64) -> String {
     let plain = format!("{x}");
     if plain.len() <= 16 {
         return plain;
     }
-    for precision in (1..=15).rev() {
-        let fixed = trim_fraction(format!("{x:.precision$}"));
-        if fixed.len() <= 16 && fixed.parse::<f64>().is_ok_and(|v| v != 0.0 || x.abs() < 1e-15) {
-            return fixed;
-        }
-        let sci = format!("{x:.precision$e}");
-        if sci.len() <= 16 {
-            return sci;
-        }
+    let fixed = (0..=15).rev().map(|p| trim_fraction(format!("{x:.p$}"))).find(|s| s.len() <= 16);
+    let sci = (0..=15).rev().map(|p| format!("{x:.p$e}")).find(|s| s.len() <= 16);
+    let error = |s: &String| s.parse::<f64>().map_or(f64::INFINITY, |v| (v - x).abs());
+    match (fixed, sci) {
+        (Some(f), Some(e)) if error(&e) < error(&f) => e,
+        (Some(f), _) => f,
+        (None, Some(e)) => e,
+        (None, None) => format!("{x:.0e}"),
     }
-    format!("{x:.1e}")
 }
 
 fn trim_fraction(s: String) -> String {
@@ -457,29 +450,6 @@ fn ct_object(info: &SeriesInfo, slice: &CtSlice<'_>) -> Result<InMemDicomObject>
 /// The stored value of one HU value: `round((HU − intercept) / slope)` clamped to `i16`.
 pub fn hu_to_stored(hu: f32) -> i16 {
     ((hu as f64 - RESCALE_INTERCEPT) / RESCALE_SLOPE).round().clamp(i16::MIN as f64, i16::MAX as f64) as i16
-}
-
-/// Write bytes to a temporary file next to `path`, flush it to disk, then rename it onto `path`.
-fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let err = |reason: String| IoError::Write { path: path.to_path_buf(), reason };
-    let name = path.file_name().ok_or_else(|| err("not a file path".into()))?.to_string_lossy();
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = dir.join(format!(".{name}.{}.{n}.tmp", std::process::id()));
-    let result = (|| -> std::io::Result<()> {
-        let mut f = fs::OpenOptions::new().write(true).create_new(true).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    result.map_err(|e| {
-        let _ = fs::remove_file(&tmp);
-        err(e.to_string())
-    })
 }
 
 #[cfg(test)]

@@ -29,7 +29,8 @@ fn corpus_dir() -> PathBuf {
 fn reference() -> (PathBuf, Vec<Value>) {
     let dir = corpus_dir();
     let text = std::fs::read_to_string(dir.join("reference.jsonl")).expect("read reference.jsonl");
-    let entries = text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("json")).collect();
+    let entries =
+        text.lines().filter(|l| !l.trim().is_empty()).map(|l| serde_json::from_str(l).expect("json")).collect();
     (dir, entries)
 }
 
@@ -126,7 +127,8 @@ fn every_file_matches_pydicom() {
                     }
                 }
                 let samples = ours.samples.clone().unwrap_or_default();
-                let reference: Vec<f64> = r["samples"].as_array().expect("samples").iter().filter_map(Value::as_f64).collect();
+                let reference: Vec<f64> =
+                    r["samples"].as_array().expect("samples").iter().filter_map(Value::as_f64).collect();
                 if samples.len() != reference.len()
                     || samples.iter().zip(&reference).any(|(a, b)| (a - b).abs() > tol.max(1e-3 * b.abs()))
                 {
@@ -134,7 +136,8 @@ fn every_file_matches_pydicom() {
                 }
                 // The header-only read agrees with the full read.
                 match read_header(&path) {
-                    Ok(h) if Some(h.rows) == ours.rows && Some(h.cols) == ours.cols && Some(h.frames) == ours.frames => {}
+                    Ok(h)
+                        if Some(h.rows) == ours.rows && Some(h.cols) == ours.cols && Some(h.frames) == ours.frames => {}
                     other => failures.push(format!("{name}: header-only read disagrees: {other:?}")),
                 }
             }
@@ -155,9 +158,15 @@ fn broken_files_give_typed_errors_that_name_the_cause() {
     };
     expect("no_meta.dcm", &|e| matches!(e, IoError::NotDicom { .. }));
     expect("rtstruct.dcm", &|e| matches!(e, IoError::NotDicom { .. }));
-    expect("meta_missing_tsyntax.dcm", &|e| matches!(e, IoError::NotDicom { reason, .. } if reason.contains("ransfer")));
+    expect(
+        "meta_missing_tsyntax.dcm",
+        &|e| matches!(e, IoError::NotDicom { reason, .. } if reason.contains("ransfer")),
+    );
     expect("MR_truncated.dcm", &|e| matches!(e, IoError::NotDicom { .. } | IoError::Decode { .. }));
-    expect("badVR.dcm", &|e| matches!(e, IoError::InvalidAttribute { attribute, .. } if attribute.contains("NumberOfFrames")));
+    expect(
+        "badVR.dcm",
+        &|e| matches!(e, IoError::InvalidAttribute { attribute, .. } if attribute.contains("NumberOfFrames")),
+    );
     expect("nested_priv_SQ.dcm", &|e| matches!(e, IoError::MissingAttribute { .. }));
     expect("SC_rgb_rle.dcm", &|e| matches!(e, IoError::Color { samples_per_pixel: 3, .. }));
     expect("rtplan.dcm", &|e| matches!(e, IoError::NoPixelData { .. }));

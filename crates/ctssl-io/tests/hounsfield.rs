@@ -3,10 +3,10 @@
 
 use std::path::Path;
 
+use ctssl_io::{decode_object, Padding, ReadOptions};
 use dicom_core::{DataElement, PrimitiveValue, VR};
 use dicom_dictionary_std::tags;
 use dicom_object::{meta::FileMetaTableBuilder, DefaultDicomObject, InMemDicomObject};
-use ctssl_io::{decode_object, Padding, ReadOptions};
 
 fn base(rows: u16, cols: u16, stored: &[i16], bits_stored: u16, signed: bool) -> InMemDicomObject {
     let mut o = InMemDicomObject::new_empty();
@@ -73,8 +73,16 @@ fn enhanced_ct_applies_each_frames_own_rescale() {
         let mut pos = InMemDicomObject::new_empty();
         pos.put(DataElement::new(tags::IMAGE_POSITION_PATIENT, VR::DS, PrimitiveValue::from(format!("0\\0\\{z}"))));
         let mut g = InMemDicomObject::new_empty();
-        g.put(DataElement::new(tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE, VR::SQ, dicom_core::value::DataSetSequence::from(vec![pvt])));
-        g.put(DataElement::new(tags::PLANE_POSITION_SEQUENCE, VR::SQ, dicom_core::value::DataSetSequence::from(vec![pos])));
+        g.put(DataElement::new(
+            tags::PIXEL_VALUE_TRANSFORMATION_SEQUENCE,
+            VR::SQ,
+            dicom_core::value::DataSetSequence::from(vec![pvt]),
+        ));
+        g.put(DataElement::new(
+            tags::PLANE_POSITION_SEQUENCE,
+            VR::SQ,
+            dicom_core::value::DataSetSequence::from(vec![pos]),
+        ));
         g
     };
     o.put(DataElement::new(

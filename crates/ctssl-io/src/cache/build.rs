@@ -1,0 +1,513 @@
+//! Building and incrementally rebuilding a slice cache.
+
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use rayon::prelude::*;
+use safetensors::{Dtype, View};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    cache_error, push_i16, CacheIndex, CacheOptions, FailedSource, IndexEntry, SliceCache, SliceMeta, SourceRecord,
+    CACHE_VERSION, FORMAT, INDEX_FILE,
+};
+use crate::error::{IoError, Result};
+use crate::manifest::{Manifest, ManifestSlice, SkippedFile};
+use crate::pixels::read_image_with;
+use crate::scan::{scan, ScanOptions};
+use crate::stamp::FileStamp;
+
+/// What a build did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct BuildReport {
+    /// Source files in the manifest.
+    pub sources: usize,
+    /// Files decoded by this build (new or changed).
+    pub decoded: usize,
+    /// Unchanged files whose slices stayed where they were.
+    pub reused: usize,
+    /// Unchanged files whose slices were copied, without decoding, into a new shard.
+    pub copied: usize,
+    /// Files of the previous cache no longer in the manifest.
+    pub removed: usize,
+    /// Slices in the cache.
+    pub entries: usize,
+    /// Every source file without slices in the cache, with the reason.
+    pub failed: Vec<SkippedFile>,
+    /// Of those, unchanged files that had failed before and were not tried again.
+    pub remembered_failures: usize,
+    /// Shards written.
+    pub shards_written: usize,
+    /// Shards of the previous cache kept as they were.
+    pub shards_kept: usize,
+    /// Shards of the previous cache deleted.
+    pub shards_deleted: usize,
+    /// Pixels clamped to the `i16` range by this build's decoding.
+    pub clipped_pixels: u64,
+}
+
+/// What to do with one source file.
+enum Plan {
+    /// Unchanged since it was cached with this stamp: its slices are the previous cache's entries with these indices.
+    Reuse(Vec<usize>, FileStamp),
+    /// Unchanged and failed last time.
+    Remembered(FailedSource),
+    /// New or changed (its stamp now, taken before decoding): decode it.
+    Decode(FileStamp),
+    /// It cannot even be stat'ed now.
+    Missing(SkippedFile),
+}
+
+/// One frame ready for a shard.
+struct Frame {
+    /// The metadata (the manifest fields are filled in when the index is assembled).
+    meta: SliceMeta,
+    /// `i16` little-endian pixels.
+    bytes: Vec<u8>,
+}
+
+/// Where a file's slices ended up.
+enum Placed {
+    /// In a new shard: metadata and tensor name per frame.
+    New { shard: String, frames: Vec<(SliceMeta, String)> },
+    /// In a kept shard of the previous cache, entries with these indices.
+    Kept(Vec<usize>),
+    /// Nowhere.
+    Failed(FailedSource),
+}
+
+/// A tensor view over frame bytes (avoids `TensorView::new`'s error path on our own, well-formed data).
+struct I16Tensor<'a> {
+    shape: [usize; 2],
+    bytes: &'a [u8],
+}
+
+impl View for I16Tensor<'_> {
+    fn dtype(&self) -> Dtype {
+        Dtype::I16
+    }
+    fn shape(&self) -> &[usize] {
+        &self.shape
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(self.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.bytes.len()
+    }
+}
+
+impl SliceCache {
+    /// Build (or bring up to date) the cache of a manifest's image files in `dir`.
+    ///
+    /// Files whose size and modification time match the previous build are not decoded again;
+    /// files no longer in the manifest are dropped. Files that fail to decode are reported in
+    /// [`BuildReport::failed`] and [`SliceCache::failures`], not returned as errors.
+    pub fn build(
+        manifest: &Manifest,
+        dir: impl AsRef<Path>,
+        options: &CacheOptions,
+    ) -> Result<(SliceCache, BuildReport)> {
+        Self::build_with_progress(manifest, dir, options, &|_, _| {})
+    }
+
+    /// Scan `paths` (folders or files, every modality) and build the cache of what the scan finds.
+    pub fn build_from_files<P: AsRef<Path>>(
+        paths: &[P],
+        dir: impl AsRef<Path>,
+        options: &CacheOptions,
+    ) -> Result<(SliceCache, BuildReport)> {
+        let manifest = scan(paths, &ScanOptions::default())?;
+        Self::build(&manifest, dir, options)
+    }
+
+    /// [`SliceCache::build`], calling `progress(files done, files total)` from the worker threads.
+    pub fn build_with_progress(
+        manifest: &Manifest,
+        dir: impl AsRef<Path>,
+        options: &CacheOptions,
+        progress: &(dyn Fn(usize, usize) + Sync),
+    ) -> Result<(SliceCache, BuildReport)> {
+        let dir = dir.as_ref();
+        if options.shard_bytes == 0 {
+            return Err(IoError::InvalidArgument("shard_bytes must be positive".into()));
+        }
+        std::fs::create_dir_all(dir).map_err(|e| IoError::Write { path: dir.to_path_buf(), reason: e.to_string() })?;
+
+        // The previous cache, when it can be reused (same format and read options).
+        let old = SliceCache::open(dir).ok().filter(|c| c.index.read_options == options.read);
+        let generation = next_generation(dir);
+        let files: Vec<ManifestSlice<'_>> = manifest.slices().collect();
+        let total = files.len();
+        progress(0, total);
+        let done = AtomicUsize::new(0);
+        let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+
+        let lookup = old.as_ref().map(Lookup::new);
+        let plans: Vec<Plan> = files.par_iter().map(|f| plan(f.slice.path.as_path(), lookup.as_ref())).collect();
+        drop(lookup);
+
+        // Old shards stay when every slice in them belongs to an unchanged file still in the manifest.
+        let mut report = BuildReport { sources: total, ..BuildReport::default() };
+        let mut keep_shard = vec![true; old.as_ref().map_or(0, |o| o.index.shards.len())];
+        if let Some(old) = &old {
+            let mut reused = HashSet::new();
+            for p in &plans {
+                if let Plan::Reuse(ids, _) = p {
+                    reused.extend(ids.iter().copied());
+                }
+            }
+            for (i, entry) in old.index.entries.iter().enumerate() {
+                if !reused.contains(&i) {
+                    if let Some(k) = keep_shard.get_mut(entry.shard) {
+                        *k = false;
+                    }
+                }
+            }
+            let in_manifest: HashSet<&Path> = files.iter().map(|f| f.slice.path.as_path()).collect();
+            report.removed = old.index.sources.iter().filter(|s| !in_manifest.contains(s.path.as_path())).count();
+        }
+
+        // Place every file: kept, failed, or pending for a new shard.
+        let mut placed: Vec<Option<Placed>> = Vec::with_capacity(total);
+        let mut pending: Vec<usize> = Vec::new();
+        for (i, p) in plans.iter().enumerate() {
+            let slot = match p {
+                Plan::Reuse(ids, _) if ids.iter().all(|&e| in_kept_shard(old.as_ref(), &keep_shard, e)) => {
+                    report.reused += 1;
+                    tick();
+                    Some(Placed::Kept(ids.clone()))
+                }
+                Plan::Remembered(f) => {
+                    report.remembered_failures += 1;
+                    tick();
+                    Some(Placed::Failed(f.clone()))
+                }
+                Plan::Missing(f) => {
+                    tick();
+                    Some(Placed::Failed(FailedSource { file: f.clone(), stamp: None }))
+                }
+                Plan::Reuse(..) | Plan::Decode(_) => {
+                    pending.push(i);
+                    None
+                }
+            };
+            placed.push(slot);
+        }
+
+        // Decode or copy the pending files, a shard's worth at a time.
+        let mut shard_count = 0usize;
+        let mut start = 0;
+        while start < pending.len() {
+            let mut end = start;
+            let mut bytes = 0usize;
+            while end < pending.len() && (end == start || bytes < options.shard_bytes) {
+                bytes += estimated_bytes(&files[pending[end]], &plans[pending[end]], old.as_ref());
+                end += 1;
+            }
+            let chunk = &pending[start..end];
+            let results: Vec<std::result::Result<Vec<Frame>, FailedSource>> = chunk
+                .par_iter()
+                .map(|&i| {
+                    let out = match &plans[i] {
+                        Plan::Reuse(ids, _) => copy_frames(old.as_ref(), ids, &files[i]),
+                        Plan::Decode(stamp) => decode_frames(&files[i], *stamp, options),
+                        Plan::Remembered(f) => Err(f.clone()),
+                        Plan::Missing(f) => Err(FailedSource { file: f.clone(), stamp: None }),
+                    };
+                    tick();
+                    out
+                })
+                .collect();
+            let name = format!("shard-{generation:06}-{shard_count:05}.safetensors");
+            let mut tensors: Vec<(String, I16Tensor<'_>)> = Vec::new();
+            for result in results.iter().flatten() {
+                for frame in result {
+                    let tensor = format!("{:06}", tensors.len());
+                    let shape = [frame.meta.rows as usize, frame.meta.cols as usize];
+                    tensors.push((tensor, I16Tensor { shape, bytes: &frame.bytes }));
+                }
+            }
+            if !tensors.is_empty() {
+                write_shard(&dir.join(&name), tensors)?;
+                shard_count += 1;
+                report.shards_written += 1;
+            }
+            let mut next_tensor = 0usize;
+            for (&i, result) in chunk.iter().zip(results) {
+                let slot = match result {
+                    Ok(frames) => {
+                        let decoded = matches!(plans[i], Plan::Decode(_));
+                        if decoded {
+                            report.decoded += 1;
+                        } else {
+                            report.copied += 1;
+                        }
+                        let frames = frames
+                            .into_iter()
+                            .map(|f| {
+                                if decoded {
+                                    report.clipped_pixels += u64::from(f.meta.clipped);
+                                }
+                                let tensor = format!("{next_tensor:06}");
+                                next_tensor += 1;
+                                (f.meta, tensor)
+                            })
+                            .collect();
+                        Placed::New { shard: name.clone(), frames }
+                    }
+                    Err(failed) => {
+                        if matches!(plans[i], Plan::Decode(_)) {
+                            report.decoded += 1;
+                        }
+                        Placed::Failed(failed)
+                    }
+                };
+                if let Some(s) = placed.get_mut(i) {
+                    *s = Some(slot);
+                }
+            }
+            start = end;
+        }
+
+        // Assemble the index in manifest order.
+        let mut index = CacheIndex {
+            format: FORMAT.to_string(),
+            version: CACHE_VERSION,
+            generation,
+            read_options: options.read,
+            manifest_hash: manifest.content_hash(),
+            shards: Vec::new(),
+            sources: Vec::new(),
+            failed: Vec::new(),
+            entries: Vec::new(),
+        };
+        let mut shard_ids: HashMap<String, usize> = HashMap::new();
+        let mut shard_id = |shards: &mut Vec<String>, name: &str| -> usize {
+            *shard_ids.entry(name.to_string()).or_insert_with(|| {
+                shards.push(name.to_string());
+                shards.len() - 1
+            })
+        };
+        let mut series_base = 0u32;
+        for ((file, slot), p) in files.iter().zip(placed).zip(&plans) {
+            if file.index == 0 {
+                series_base = 0;
+            }
+            let stamp = match p {
+                Plan::Reuse(_, stamp) | Plan::Decode(stamp) => Some(*stamp),
+                _ => None,
+            };
+            let mut push = |index: &mut CacheIndex, mut meta: SliceMeta, shard_name: &str, tensor: String| {
+                meta.patient_id = file.patient.patient_id.clone();
+                meta.study_instance_uid = file.study.study_instance_uid.clone();
+                meta.series_instance_uid = file.series.series_instance_uid.clone();
+                meta.slice_index = series_base.saturating_add(meta.frame);
+                let shard = shard_id(&mut index.shards, shard_name);
+                index.entries.push(IndexEntry { meta, shard, tensor });
+            };
+            match slot {
+                Some(Placed::New { shard, frames }) => {
+                    for (meta, tensor) in frames {
+                        push(&mut index, meta, &shard, tensor);
+                    }
+                    if let Some(stamp) = stamp {
+                        index.sources.push(SourceRecord { path: file.slice.path.clone(), stamp });
+                    }
+                }
+                Some(Placed::Kept(ids)) => {
+                    if let Some(old) = &old {
+                        for e in ids {
+                            if let Some(entry) = old.index.entries.get(e) {
+                                let name = old.index.shards.get(entry.shard).cloned().unwrap_or_default();
+                                push(&mut index, entry.meta.clone(), &name, entry.tensor.clone());
+                            }
+                        }
+                    }
+                    if let Some(stamp) = stamp {
+                        index.sources.push(SourceRecord { path: file.slice.path.clone(), stamp });
+                    }
+                }
+                Some(Placed::Failed(f)) => {
+                    report.failed.push(f.file.clone());
+                    index.failed.push(f);
+                }
+                None => {}
+            }
+            series_base = series_base.saturating_add(file.slice.frames);
+        }
+        report.entries = index.entries.len();
+
+        let referenced: HashSet<String> = index.shards.iter().cloned().collect();
+        if let Some(old) = &old {
+            report.shards_kept = old.index.shards.iter().filter(|s| referenced.contains(*s)).count();
+        }
+        drop(old);
+        let index_path = dir.join(INDEX_FILE);
+        let json = serde_json::to_vec(&index).map_err(|e| cache_error(&index_path, e.to_string()))?;
+        crate::atomic::write_atomic(&index_path, &json)?;
+        report.shards_deleted = delete_unreferenced_shards(dir, &referenced);
+        let cache = SliceCache::open(dir)?;
+        Ok((cache, report))
+    }
+}
+
+/// The previous cache indexed by source path.
+struct Lookup<'a> {
+    /// Stamp of each cached source.
+    stamps: HashMap<&'a Path, FileStamp>,
+    /// Entry indices of each cached source.
+    entries: HashMap<&'a Path, Vec<usize>>,
+    /// Remembered failures.
+    failed: HashMap<&'a Path, &'a FailedSource>,
+}
+
+impl<'a> Lookup<'a> {
+    fn new(old: &'a SliceCache) -> Lookup<'a> {
+        let stamps = old.index.sources.iter().map(|s| (s.path.as_path(), s.stamp)).collect();
+        let mut entries: HashMap<&Path, Vec<usize>> = HashMap::new();
+        for (i, e) in old.index.entries.iter().enumerate() {
+            entries.entry(e.meta.source.as_path()).or_default().push(i);
+        }
+        let failed = old.index.failed.iter().map(|f| (f.file.path.as_path(), f)).collect();
+        Lookup { stamps, entries, failed }
+    }
+}
+
+/// Decide what to do with one file, given the previous cache.
+fn plan(path: &Path, old: Option<&Lookup<'_>>) -> Plan {
+    let stamp = match FileStamp::of(path) {
+        Ok(s) => s,
+        Err(e) => return Plan::Missing(SkippedFile::new(path, &e)),
+    };
+    let Some(old) = old else { return Plan::Decode(stamp) };
+    if old.stamps.get(path) == Some(&stamp) {
+        if let Some(ids) = old.entries.get(path).filter(|ids| !ids.is_empty()) {
+            return Plan::Reuse(ids.clone(), stamp);
+        }
+    }
+    if let Some(f) = old.failed.get(path).filter(|f| f.stamp == Some(stamp)) {
+        return Plan::Remembered((*f).clone());
+    }
+    Plan::Decode(stamp)
+}
+
+/// Whether old entry `e` lies in a shard that is kept.
+fn in_kept_shard(old: Option<&SliceCache>, keep: &[bool], e: usize) -> bool {
+    old.and_then(|o| o.index.entries.get(e)).and_then(|entry| keep.get(entry.shard)).copied().unwrap_or(false)
+}
+
+/// Bytes a file will take in a shard.
+fn estimated_bytes(file: &ManifestSlice<'_>, plan: &Plan, old: Option<&SliceCache>) -> usize {
+    match (plan, old) {
+        (Plan::Reuse(ids, _), Some(old)) => ids.iter().filter_map(|&e| old.raw(e)).map(<[u8]>::len).sum(),
+        _ => 2 * file.slice.rows as usize * file.slice.cols as usize * file.slice.frames as usize,
+    }
+}
+
+/// Decode every frame of a file.
+fn decode_frames(
+    file: &ManifestSlice<'_>,
+    stamp: FileStamp,
+    options: &CacheOptions,
+) -> std::result::Result<Vec<Frame>, FailedSource> {
+    let path = file.slice.path.as_path();
+    let failed = |e: IoError| FailedSource { file: SkippedFile::new(path, &e), stamp: Some(stamp) };
+    let image = read_image_with(path, &options.read).map_err(failed)?;
+    let h = &image.header;
+    let mut frames = Vec::with_capacity(h.frames as usize);
+    for f in 0..h.frames as usize {
+        let values = image.frame(f).ok_or_else(|| {
+            failed(IoError::Decode {
+                path: path.to_path_buf(),
+                transfer_syntax: h.transfer_syntax_name().to_string(),
+                reason: format!("frame {f} of {} missing after decoding", h.frames),
+            })
+        })?;
+        let mut bytes = Vec::new();
+        let clipped = push_i16(values, &mut bytes);
+        frames.push(Frame {
+            meta: SliceMeta {
+                source: path.to_path_buf(),
+                frame: f as u32,
+                sop_instance_uid: h.sop_instance_uid.clone(),
+                patient_id: String::new(),
+                study_instance_uid: String::new(),
+                series_instance_uid: String::new(),
+                modality: h.modality.clone(),
+                slice_index: 0,
+                rows: h.rows,
+                cols: h.cols,
+                pixel_spacing: h.pixel_spacing,
+                slice_thickness: h.slice_thickness,
+                position: h.frame_position(f),
+                orientation: h.image_orientation,
+                clipped,
+            },
+            bytes,
+        });
+    }
+    Ok(frames)
+}
+
+/// Copy a file's frames out of the previous cache.
+fn copy_frames(
+    old: Option<&SliceCache>,
+    ids: &[usize],
+    file: &ManifestSlice<'_>,
+) -> std::result::Result<Vec<Frame>, FailedSource> {
+    let missing = || FailedSource {
+        file: SkippedFile::new(
+            &file.slice.path,
+            &cache_error(&file.slice.path, "previous cache entry vanished while rebuilding"),
+        ),
+        stamp: None,
+    };
+    let old = old.ok_or_else(missing)?;
+    ids.iter()
+        .map(|&e| {
+            let meta = old.index.entries.get(e).map(|x| x.meta.clone()).ok_or_else(missing)?;
+            let bytes = old.raw(e).ok_or_else(missing)?.to_vec();
+            Ok(Frame { meta, bytes })
+        })
+        .collect()
+}
+
+/// Write one shard atomically (safetensors writes a temporary sibling and renames it).
+fn write_shard(path: &Path, tensors: Vec<(String, I16Tensor<'_>)>) -> Result<()> {
+    let metadata =
+        HashMap::from([("format".to_string(), FORMAT.to_string()), ("version".to_string(), CACHE_VERSION.to_string())]);
+    safetensors::serialize_to_file(tensors, Some(metadata), path)
+        .map_err(|e| IoError::Write { path: path.to_path_buf(), reason: e.to_string() })
+}
+
+/// One more than the highest generation among the shard files in `dir`.
+fn next_generation(dir: &Path) -> u64 {
+    shard_files(dir).iter().filter_map(|(_, g)| *g).max().map_or(1, |g| g + 1)
+}
+
+/// Shard files in `dir` with their generation.
+fn shard_files(dir: &Path) -> Vec<(PathBuf, Option<u64>)> {
+    let Ok(read) = std::fs::read_dir(dir) else { return Vec::new() };
+    read.flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            let rest = name.strip_prefix("shard-")?.strip_suffix(".safetensors")?;
+            let generation = rest.split('-').next().and_then(|g| g.parse::<u64>().ok());
+            Some((e.path(), generation))
+        })
+        .collect()
+}
+
+/// Delete shard files no longer referenced by the index; returns how many were deleted.
+fn delete_unreferenced_shards(dir: &Path, referenced: &HashSet<String>) -> usize {
+    shard_files(dir)
+        .into_iter()
+        .filter(|(path, _)| {
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            !referenced.contains(name) && std::fs::remove_file(path).is_ok()
+        })
+        .count()
+}
