@@ -8,8 +8,9 @@
 //!    with the ctssl writer (kept in `--dir` for the next run).
 //! 2. Decodes every 512×512 slice to HU on one core (ctssl) and with `dcmread` +
 //!    `apply_modality_lut` (pydicom, one core: scripts/bench_pydicom.py), and on all cores (ctssl).
-//! 3. Reads the header of every 128×128 slice (header-only: stops before the pixel data) on all
-//!    cores (ctssl) and with `dcmread(stop_before_pixels=True)` (pydicom, one core).
+//! 3. Scans the folder of 128×128 slices into a manifest (`ctssl_io::scan`: parallel header-only
+//!    reads, grouping into patients / studies / series, ordering along the slice normal) on all
+//!    cores, against `dcmread(stop_before_pixels=True)` of every file (pydicom, one core).
 //!
 //! Prints a table with files per second, the ratio, and peak resident memory of each process.
 
@@ -19,7 +20,7 @@ use std::time::Instant;
 
 use clap::Parser;
 use ctssl::io::write::{write_ct_series, CtSlice, SeriesInfo};
-use ctssl::io::{list_files, read_header, read_image};
+use ctssl::io::{list_files, read_image, scan, ScanOptions};
 use rayon::prelude::*;
 
 #[derive(Parser)]
@@ -130,9 +131,9 @@ fn main() {
         best_all = best_all.min(t.elapsed().as_secs_f64());
     }
     let t = Instant::now();
-    let headers: usize = header_files.par_iter().filter(|f| read_header(f).is_ok()).count();
+    let manifest = scan(&[&header_dir], &ScanOptions::default()).expect("scan");
     let header_all = t.elapsed().as_secs_f64();
-    assert_eq!(headers, header_files.len());
+    assert_eq!(manifest.summary.image_files, header_files.len(), "{:?}", manifest.summary);
     let rust_peak = peak_rss_mib();
 
     let py = Command::new("python3")
@@ -165,7 +166,7 @@ fn main() {
     );
     println!("| decode 512×512, {cores} cores | {:.0} files/s | – | – |", n_dec / best_all);
     println!(
-        "| header scan of {} files, {cores} cores (pydicom 1 core) | {:.0} files/s | {:.0} files/s | {:.1}× |",
+        "| header scan of {} files into a manifest, {cores} cores (pydicom: headers only, 1 core) | {:.0} files/s | {:.0} files/s | {:.1}× |",
         header_files.len(),
         n_hdr / header_all,
         n_hdr / py_hdr,
