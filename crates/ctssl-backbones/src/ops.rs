@@ -1,0 +1,66 @@
+//! The tensor ops the layers call, one function per layer: thin adapters over `ctssl_kernels::ops`
+//! (the fast CPU kernels, with candle's primitives as the fallback on other devices).
+
+use candle_core::{DType, Tensor, Var};
+use ctssl_kernels::ops::{self as k, BatchNormParams, Conv2dParams, MaxPool2dParams};
+
+use crate::error::Result;
+
+/// 2-D convolution without bias, NCHW input, OIHW weight.
+pub(crate) fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize, dilation: usize) -> Result<Tensor> {
+    Ok(k::conv2d(x, w, Conv2dParams { stride, padding, dilation })?)
+}
+
+/// Batch norm over (N, H, W) per channel; in training, normalises with the batch statistics and stores
+/// the updated running statistics (PyTorch convention, unbiased variance) in the two variables.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn batch_norm2d(
+    x: &Tensor,
+    weight: &Tensor,
+    bias: &Tensor,
+    running_mean: &Var,
+    running_var: &Var,
+    momentum: f64,
+    eps: f64,
+    training: bool,
+) -> Result<Tensor> {
+    let params = BatchNormParams { momentum, eps, training };
+    let (y, running) = k::batch_norm2d(x, weight, bias, running_mean.as_tensor(), running_var.as_tensor(), params)?;
+    if let Some((mean, var)) = running {
+        running_mean.set(&mean.detach())?;
+        running_var.set(&var.detach())?;
+    }
+    Ok(y)
+}
+
+/// Max pooling with a square kernel, stride and padding (padding counts as −∞).
+pub(crate) fn max_pool2d(x: &Tensor, kernel: usize, stride: usize, padding: usize) -> Result<Tensor> {
+    Ok(k::max_pool2d(x, MaxPool2dParams { kernel, stride, padding })?)
+}
+
+/// Mean over H and W: `[N, C, H, W]` → `[N, C]`.
+pub(crate) fn global_avg_pool(x: &Tensor) -> Result<Tensor> {
+    Ok(k::global_avg_pool(x)?)
+}
+
+/// `max(x, 0)`.
+pub(crate) fn relu(x: &Tensor) -> Result<Tensor> {
+    Ok(x.relu()?)
+}
+
+/// `max(a + b, 0)`: the end of every residual block (one place to swap in a fused kernel).
+pub(crate) fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Ok((a + b)?.relu()?)
+}
+
+/// `x · wᵀ + b` for `x: [N, in]`, `w: [out, in]`, `b: [out]`.
+pub(crate) fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Ok(x.matmul(&w.t()?)?.broadcast_add(b)?)
+}
+
+/// Increments an I64 scalar counter in place.
+pub(crate) fn increment_counter(counter: &Var) -> Result<()> {
+    let one = Tensor::new(1i64, counter.device())?.to_dtype(DType::I64)?;
+    counter.set(&(counter.as_tensor() + one)?)?;
+    Ok(())
+}

@@ -1,0 +1,338 @@
+//! Convolution kernels (forward, input gradient, weight gradient) as im2col + `gemm`, and the candle
+//! custom ops of `conv2d` and `conv_transpose2d` built on them.
+//!
+//! Images are processed in groups whose column count (images × output pixels) is at least
+//! [`MIN_COLUMNS`], so that the small feature maps of a ResNet's last stages still give `gemm` wide
+//! matrices. Groups run in parallel; when there are fewer groups than threads, `gemm` itself is
+//! parallelised. The input gradient is `Wᵀ·dy` followed by col2im (never a direct-loop transposed
+//! convolution), the weight gradient `Σ dy·colᵀ`, computed transposed as `Σ col·dyᵀ` (faster with
+//! `gemm` for these shapes) with one accumulator per fixed chunk of groups.
+//! A transposed convolution's forward pass is the input gradient of the matching convolution, its
+//! input gradient that convolution's forward pass, and its weight gradient the same weight-gradient
+//! kernel with the two arguments swapped.
+
+use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
+use rayon::prelude::*;
+
+use super::im2col::{col2im, im2col};
+use super::matmul::{matmul, View};
+use super::{dispatch, input_slice, tensor_from, with_slice, Real};
+use crate::error::KernelError;
+use crate::ops::conv::ConvGeometry;
+
+/// The fewest gemm columns (images × output pixels) a group of images should give.
+pub const MIN_COLUMNS: usize = 256;
+
+/// Most bytes the per-chunk weight-gradient accumulators may take together.
+const WEIGHT_ACCUMULATOR_BYTES: usize = 64 << 20;
+
+/// Largest number of chunks the weight gradient is split into (fixed, so results do not depend on the
+/// number of threads).
+const MAX_WEIGHT_CHUNKS: usize = 8;
+
+impl ConvGeometry {
+    fn k(&self) -> usize {
+        self.c_in * self.kh * self.kw
+    }
+    fn p(&self) -> usize {
+        self.oh * self.ow
+    }
+    /// A 1×1, stride-1, unpadded convolution: the column matrix is the image itself.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.stride == 1 && self.padding == 0
+    }
+    fn group_size(&self) -> usize {
+        MIN_COLUMNS.div_ceil(self.p().max(1)).clamp(1, self.n.max(1))
+    }
+}
+
+/// Threads to give each gemm when `parallel_jobs` jobs run at once.
+fn gemm_threads(parallel_jobs: usize) -> usize {
+    (rayon::current_num_threads() / parallel_jobs.max(1)).max(1)
+}
+
+/// Fills `col` (`[k × gsize·p]`) with the column matrices of `gsize` images starting at `images`.
+fn group_columns<T: Real>(g: &ConvGeometry, images: &[T], gsize: usize, col: &mut [T]) {
+    let img = g.c_in * g.h * g.w;
+    let ld = gsize * g.p();
+    for j in 0..gsize {
+        im2col(g, &images[j * img..(j + 1) * img], col, ld, j * g.p());
+    }
+}
+
+/// Gathers `[gsize, c, p]` (NCHW images) into `[c × gsize·p]`.
+fn gather_channels<T: Real>(src: &[T], gsize: usize, c: usize, p: usize, dst: &mut [T]) {
+    let ld = gsize * p;
+    for j in 0..gsize {
+        for ch in 0..c {
+            dst[ch * ld + j * p..ch * ld + (j + 1) * p].copy_from_slice(&src[(j * c + ch) * p..(j * c + ch + 1) * p]);
+        }
+    }
+}
+
+/// Scatters `[c × gsize·p]` back into `[gsize, c, p]`.
+fn scatter_channels<T: Real>(src: &[T], gsize: usize, c: usize, p: usize, dst: &mut [T]) {
+    let ld = gsize * p;
+    for j in 0..gsize {
+        for ch in 0..c {
+            dst[(j * c + ch) * p..(j * c + ch + 1) * p].copy_from_slice(&src[ch * ld + j * p..ch * ld + (j + 1) * p]);
+        }
+    }
+}
+
+/// Checks that each slice holds exactly the elements its role in `g` needs.
+fn check_lengths(g: &ConvGeometry, parts: &[(&str, usize, usize)]) -> Result<()> {
+    for (what, len, want) in parts {
+        if len != want {
+            return Err(KernelError::shape(
+                "conv2d",
+                format!("{what} has {len} elements, the geometry {g:?} needs {want}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+impl ConvGeometry {
+    fn input_len(&self) -> usize {
+        self.n * self.c_in * self.h * self.w
+    }
+    fn output_len(&self) -> usize {
+        self.n * self.c_out * self.oh * self.ow
+    }
+    fn weight_len(&self) -> usize {
+        self.c_out * self.k()
+    }
+}
+
+/// Forward: `y[n, c_out, oh, ow]` from `x[n, c_in, h, w]` and `w[c_out, c_in, kh, kw]` (contiguous).
+pub fn forward<T: Real>(g: &ConvGeometry, x: &[T], w: &[T]) -> Result<Vec<T>> {
+    check_lengths(g, &[("input", x.len(), g.input_len()), ("weight", w.len(), g.weight_len())])?;
+    Ok(forward_unchecked(g, x, w))
+}
+
+/// Input gradient: `dx[n, c_in, h, w]` from `dy[n, c_out, oh, ow]` and `w[c_out, c_in, kh, kw]`.
+pub fn backward_input<T: Real>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Result<Vec<T>> {
+    check_lengths(g, &[("output gradient", dy.len(), g.output_len()), ("weight", w.len(), g.weight_len())])?;
+    Ok(backward_input_unchecked(g, dy, w))
+}
+
+/// Weight gradient: `dw[c_out, c_in, kh, kw] = Σ dy · colᵀ` from `x[n, c_in, h, w]` and
+/// `dy[n, c_out, oh, ow]`.
+pub fn backward_weight<T: Real>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Result<Vec<T>> {
+    check_lengths(g, &[("input", x.len(), g.input_len()), ("output gradient", dy.len(), g.output_len())])?;
+    Ok(backward_weight_unchecked(g, x, dy))
+}
+
+fn forward_unchecked<T: Real>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
+    let (k, p) = (g.k(), g.p());
+    let gs = g.group_size();
+    let img_in = g.c_in * g.h * g.w;
+    let img_out = g.c_out * p;
+    let mut y = vec![T::ZERO; g.n * img_out];
+    let groups = g.n.div_ceil(gs);
+    let threads = gemm_threads(groups);
+    y.par_chunks_mut(gs * img_out).enumerate().for_each(|(gi, yc)| {
+        let size = yc.len() / img_out;
+        let xs = &x[gi * gs * img_in..(gi * gs + size) * img_in];
+        let wv = View::rows(w, k);
+        if size == 1 && g.pointwise() {
+            matmul(g.c_out, p, k, yc, p, false, wv, View::rows(xs, p), threads);
+            return;
+        }
+        let ld = size * p;
+        let mut col = vec![T::ZERO; k * ld];
+        group_columns(g, xs, size, &mut col);
+        if size == 1 {
+            matmul(g.c_out, p, k, yc, p, false, wv, View::rows(&col, ld), threads);
+        } else {
+            let mut tmp = vec![T::ZERO; g.c_out * ld];
+            matmul(g.c_out, ld, k, &mut tmp, ld, false, wv, View::rows(&col, ld), threads);
+            scatter_channels(&tmp, size, g.c_out, p, yc);
+        }
+    });
+    y
+}
+
+fn backward_input_unchecked<T: Real>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
+    let (k, p) = (g.k(), g.p());
+    let gs = g.group_size();
+    let img_in = g.c_in * g.h * g.w;
+    let img_out = g.c_out * p;
+    let mut dx = vec![T::ZERO; g.n * img_in];
+    let groups = g.n.div_ceil(gs);
+    let threads = gemm_threads(groups);
+    let wt = View::rows(w, k).t();
+    dx.par_chunks_mut(gs * img_in).enumerate().for_each(|(gi, dxc)| {
+        let size = dxc.len() / img_in;
+        let dys = &dy[gi * gs * img_out..(gi * gs + size) * img_out];
+        if size == 1 && g.pointwise() {
+            matmul(k, p, g.c_out, dxc, p, false, wt, View::rows(dys, p), threads);
+            return;
+        }
+        let ld = size * p;
+        let gathered;
+        let dyv = if size == 1 {
+            View::rows(dys, p)
+        } else {
+            let mut buf = vec![T::ZERO; g.c_out * ld];
+            gather_channels(dys, size, g.c_out, p, &mut buf);
+            gathered = buf;
+            View::rows(&gathered, ld)
+        };
+        let mut dcol = vec![T::ZERO; k * ld];
+        matmul(k, ld, g.c_out, &mut dcol, ld, false, wt, dyv, threads);
+        if size > 1 && g.pointwise() {
+            scatter_channels(&dcol, size, g.c_in, p, dxc);
+            return;
+        }
+        for j in 0..size {
+            col2im(g, &dcol, ld, j * p, &mut dxc[j * img_in..(j + 1) * img_in]);
+        }
+    });
+    dx
+}
+
+fn backward_weight_unchecked<T: Real>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
+    let (k, p) = (g.k(), g.p());
+    let gs = g.group_size();
+    let img_in = g.c_in * g.h * g.w;
+    let img_out = g.c_out * p;
+    let groups = g.n.div_ceil(gs);
+    let acc_bytes = g.c_out * k * std::mem::size_of::<T>();
+    let chunks = groups.min(MAX_WEIGHT_CHUNKS).min((WEIGHT_ACCUMULATOR_BYTES / acc_bytes.max(1)).max(1));
+    let groups_per_chunk = groups.div_ceil(chunks);
+    let threads = gemm_threads(chunks);
+    let partial: Vec<Vec<T>> = (0..chunks)
+        .into_par_iter()
+        .map(|ci| {
+            let mut acc = vec![T::ZERO; g.c_out * k];
+            let first = ci * groups_per_chunk;
+            let last = ((ci + 1) * groups_per_chunk).min(groups);
+            let mut col = Vec::new();
+            let mut gathered = Vec::new();
+            for (step, gi) in (first..last).enumerate() {
+                let n0 = gi * gs;
+                let size = gs.min(g.n - n0);
+                let ld = size * p;
+                let xs = &x[n0 * img_in..(n0 + size) * img_in];
+                let dys = &dy[n0 * img_out..(n0 + size) * img_out];
+                let colv = if size == 1 && g.pointwise() {
+                    View::rows(xs, p)
+                } else {
+                    col.resize(k * ld, T::ZERO);
+                    group_columns(g, xs, size, &mut col);
+                    View::rows(&col[..], ld)
+                };
+                let dyv = if size == 1 {
+                    View::rows(dys, p)
+                } else {
+                    gathered.resize(g.c_out * ld, T::ZERO);
+                    gather_channels(dys, size, g.c_out, p, &mut gathered);
+                    View::rows(&gathered[..], ld)
+                };
+                // accᵀ [k × c_out] (+)= col [k × ld] · dyᵀ [ld × c_out].
+                matmul(k, g.c_out, ld, &mut acc, g.c_out, step > 0, colv, dyv.t(), threads);
+            }
+            acc
+        })
+        .collect();
+    let mut parts = partial.into_iter();
+    let mut sum = parts.next().unwrap_or_else(|| vec![T::ZERO; g.c_out * k]);
+    for part in parts {
+        for (a, b) in sum.iter_mut().zip(&part) {
+            *a += *b;
+        }
+    }
+    // The sums are [k × c_out]; the weight layout is [c_out × k].
+    let mut dw = vec![T::ZERO; g.c_out * k];
+    for (row, chunk) in sum.chunks_exact(g.c_out).enumerate() {
+        for (o, v) in chunk.iter().enumerate() {
+            dw[o * k + row] = *v;
+        }
+    }
+    dw
+}
+
+/// The custom op of [`crate::ops::conv2d`] on the CPU.
+struct Conv2dOp {
+    g: ConvGeometry,
+}
+
+impl CustomOp2 for Conv2dOp {
+    fn name(&self) -> &'static str {
+        "ctssl-conv2d"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = &self.g;
+        let out = dispatch!(self.name(), super::storage_dtype(s1), T => {
+            let x = input_slice::<T>(self.name(), s1, l1)?;
+            let w = input_slice::<T>(self.name(), s2, l2)?;
+            Ok(T::storage(forward(g, x, w)?))
+        })?;
+        Ok((out, Shape::from((g.n, g.c_out, g.oh, g.ow))))
+    }
+
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = &self.g;
+        let name = self.name();
+        dispatch!(name, x.dtype(), T => {
+            with_slice::<T, _>(name, x, |xs| {
+                with_slice::<T, _>(name, w, |ws| {
+                    with_slice::<T, _>(name, dy, |dys| {
+                        let (dx, dw) = rayon::join(|| backward_input(g, dys, ws), || backward_weight(g, xs, dys));
+                        Ok((Some(tensor_from(dx?, x.dims())?), Some(tensor_from(dw?, w.dims())?)))
+                    })
+                })
+            })
+        })
+    }
+}
+
+/// The custom op of [`crate::ops::conv_transpose2d`] on the CPU; `g` is the geometry of the convolution
+/// whose input gradient it is.
+struct ConvTranspose2dOp {
+    g: ConvGeometry,
+}
+
+impl CustomOp2 for ConvTranspose2dOp {
+    fn name(&self) -> &'static str {
+        "ctssl-conv-transpose2d"
+    }
+
+    fn cpu_fwd(&self, s1: &CpuStorage, l1: &Layout, s2: &CpuStorage, l2: &Layout) -> Result<(CpuStorage, Shape)> {
+        let g = &self.g;
+        let out = dispatch!(self.name(), super::storage_dtype(s1), T => {
+            let x = input_slice::<T>(self.name(), s1, l1)?;
+            let w = input_slice::<T>(self.name(), s2, l2)?;
+            Ok(T::storage(backward_input(g, x, w)?))
+        })?;
+        Ok((out, Shape::from((g.n, g.c_in, g.h, g.w))))
+    }
+
+    fn bwd(&self, x: &Tensor, w: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<(Option<Tensor>, Option<Tensor>)> {
+        let g = &self.g;
+        let name = self.name();
+        dispatch!(name, x.dtype(), T => {
+            with_slice::<T, _>(name, x, |xs| {
+                with_slice::<T, _>(name, w, |ws| {
+                    with_slice::<T, _>(name, dy, |dys| {
+                        let (dx, dw) = rayon::join(|| forward(g, dys, ws), || backward_weight(g, dys, xs));
+                        Ok((Some(tensor_from(dx?, x.dims())?), Some(tensor_from(dw?, w.dims())?)))
+                    })
+                })
+            })
+        })
+    }
+}
+
+/// `conv2d` on the CPU through its custom op.
+pub fn conv2d(x: &Tensor, w: &Tensor, g: ConvGeometry) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&w.contiguous()?, Conv2dOp { g })
+}
+
+/// `conv_transpose2d` on the CPU through its custom op.
+pub fn conv_transpose2d(x: &Tensor, w: &Tensor, g: ConvGeometry) -> Result<Tensor> {
+    x.contiguous()?.apply_op2(&w.contiguous()?, ConvTranspose2dOp { g })
+}

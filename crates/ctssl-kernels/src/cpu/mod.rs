@@ -1,0 +1,118 @@
+//! The CPU kernels behind [`crate::ops`], as candle custom ops (`cpu_fwd` + `bwd`).
+//!
+//! Each op works on contiguous `f32` or `f64` buffers; the public functions of [`crate::ops`] make their
+//! inputs contiguous first. Matrix products go through the `gemm` crate (the one candle uses); the
+//! rest is written so that the inner loops are contiguous slices the compiler vectorises, and is split
+//! over rayon's threads in pieces whose size depends only on the shapes, so that results do not depend
+//! on the number of threads.
+
+pub mod activation;
+pub mod batch_norm;
+pub mod conv;
+pub(crate) mod im2col;
+pub mod layer_norm;
+pub(crate) mod matmul;
+pub mod pool;
+pub mod softmax;
+
+use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, WithDType};
+
+use crate::error::KernelError;
+
+/// The element types of the kernels: `f32` and `f64`.
+pub trait Real: WithDType + Send + Sync + PartialOrd + std::ops::Neg<Output = Self> {
+    /// Zero.
+    const ZERO: Self;
+    /// One.
+    const ONE: Self;
+    /// −∞.
+    const NEG_INFINITY: Self;
+    /// Square root.
+    fn sqrt(self) -> Self;
+    /// Exponential.
+    fn exp(self) -> Self;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// A CPU storage that owns `data`.
+    fn storage(data: Vec<Self>) -> CpuStorage {
+        <Self as WithDType>::to_cpu_storage_owned(data)
+    }
+}
+
+impl Real for f32 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const NEG_INFINITY: Self = f32::NEG_INFINITY;
+    fn sqrt(self) -> Self {
+        f32::sqrt(self)
+    }
+    fn exp(self) -> Self {
+        f32::exp(self)
+    }
+    fn ln(self) -> Self {
+        f32::ln(self)
+    }
+}
+
+impl Real for f64 {
+    const ZERO: Self = 0.0;
+    const ONE: Self = 1.0;
+    const NEG_INFINITY: Self = f64::NEG_INFINITY;
+    fn sqrt(self) -> Self {
+        f64::sqrt(self)
+    }
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn ln(self) -> Self {
+        f64::ln(self)
+    }
+}
+
+/// The contiguous elements of a custom op's input.
+pub(crate) fn input_slice<'a, T: Real>(op: &'static str, s: &'a CpuStorage, l: &Layout) -> Result<&'a [T]> {
+    let (start, end) =
+        l.contiguous_offsets().ok_or_else(|| KernelError::shape(op, "the CPU kernel needs a contiguous input"))?;
+    Ok(&T::cpu_storage_as_slice(s)?[start..end])
+}
+
+/// Runs `f` on the contiguous elements of `t` (made contiguous first if needed).
+pub(crate) fn with_slice<T: Real, R>(op: &'static str, t: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => f(input_slice(op, s, layout)?),
+        _ => Err(KernelError::NotCpu { op }.into()),
+    }
+}
+
+/// A CPU tensor of `dims` from `data`.
+pub(crate) fn tensor_from<T: Real>(data: Vec<T>, dims: &[usize]) -> Result<Tensor> {
+    Tensor::from_vec(data, dims, &candle_core::Device::Cpu)
+}
+
+/// Calls `$body` with `$t` bound to `f32` or `f64` according to `$dtype`.
+macro_rules! dispatch {
+    ($op:expr, $dtype:expr, $t:ident => $body:expr) => {
+        match $dtype {
+            candle_core::DType::F32 => {
+                type $t = f32;
+                let r: candle_core::Result<_> = $body;
+                r
+            }
+            candle_core::DType::F64 => {
+                type $t = f64;
+                let r: candle_core::Result<_> = $body;
+                r
+            }
+            dtype => Err(crate::error::KernelError::DType { op: $op, dtype }.into()),
+        }
+    };
+}
+pub(crate) use dispatch;
+
+/// The dtype of a CPU storage.
+pub(crate) fn storage_dtype(s: &CpuStorage) -> DType {
+    use candle_core::backend::BackendStorage;
+    s.dtype()
+}

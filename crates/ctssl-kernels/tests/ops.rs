@@ -1,0 +1,371 @@
+//! Every op: gradients against central finite differences in f64, and the public op (the CPU kernel)
+//! against the reference built from candle's primitives (values and gradients, f32 and f64), on seeded
+//! random shapes with odd sizes, strides, padding and dilation.
+
+#![allow(clippy::type_complexity, clippy::cloned_ref_to_slice_refs)]
+
+mod common;
+
+use candle_core::{Device, Tensor};
+use common::{check_finite_differences, compare, f32, randn, rng};
+use ctssl_kernels::ops::{self, reference, BatchNormParams, Conv2dParams, ConvTranspose2dParams, MaxPool2dParams};
+
+/// (n, c_in, h, w, c_out, k, stride, padding, dilation)
+const CONV_CASES: &[(usize, usize, usize, usize, usize, usize, usize, usize, usize)] = &[
+    (2, 3, 7, 9, 4, 3, 1, 1, 1),
+    (2, 3, 9, 8, 5, 3, 2, 1, 1),
+    (1, 2, 11, 10, 3, 3, 1, 2, 2),
+    (2, 4, 6, 7, 3, 1, 1, 0, 1),
+    (2, 3, 8, 8, 4, 1, 2, 0, 1),
+    (1, 2, 15, 13, 3, 7, 2, 3, 1),
+    (3, 5, 5, 6, 2, 3, 2, 0, 2),
+    (1, 3, 17, 17, 4, 1, 1, 0, 1),
+    (9, 2, 6, 6, 3, 3, 1, 1, 1),
+    (3, 2, 17, 16, 3, 3, 1, 1, 1),
+];
+
+#[test]
+fn conv2d_gradients_match_finite_differences() {
+    for (i, &(n, ci, h, w, co, k, s, p, d)) in CONV_CASES.iter().enumerate() {
+        let mut r = rng(100 + i as u64);
+        let x = randn(&mut r, &[n, ci, h, w], 1.0);
+        let wt = randn(&mut r, &[co, ci, k, k], 0.5);
+        let params = Conv2dParams { stride: s, padding: p, dilation: d };
+        check_finite_differences(|t| ops::conv2d(&t[0], &t[1], params), &[x.clone(), wt.clone()], 20, i as u64);
+        check_finite_differences(|t| reference::conv2d(&t[0], &t[1], params), &[x, wt], 20, i as u64);
+    }
+}
+
+#[test]
+fn conv2d_matches_candle() {
+    for (i, &(n, ci, h, w, co, k, s, p, d)) in CONV_CASES.iter().enumerate() {
+        let mut r = rng(200 + i as u64);
+        let x = randn(&mut r, &[n, ci, h, w], 1.0);
+        let wt = randn(&mut r, &[co, ci, k, k], 0.5);
+        let params = Conv2dParams { stride: s, padding: p, dilation: d };
+        let ours = |t: &[Tensor]| ops::conv2d(&t[0], &t[1], params);
+        let theirs = |t: &[Tensor]| reference::conv2d(&t[0], &t[1], params);
+        compare(ours, theirs, &[x.clone(), wt.clone()], 1e-10, i as u64);
+        compare(ours, theirs, &[f32(&x), f32(&wt)], 1e-4, i as u64);
+    }
+}
+
+/// (n, c_in, h, w, c_out, k, stride, padding, output_padding, dilation)
+const CONVT_CASES: &[(usize, usize, usize, usize, usize, usize, usize, usize, usize, usize)] = &[
+    (2, 3, 4, 5, 2, 2, 2, 0, 0, 1),
+    (2, 3, 5, 4, 4, 3, 2, 1, 1, 1),
+    (1, 4, 6, 7, 3, 3, 1, 1, 0, 1),
+    (2, 2, 3, 5, 3, 3, 1, 0, 0, 2),
+    (1, 3, 4, 4, 2, 1, 1, 0, 0, 1),
+    (2, 2, 5, 3, 3, 4, 2, 1, 0, 1),
+    (1, 2, 4, 5, 2, 3, 1, 0, 1, 2),
+];
+
+#[test]
+fn conv_transpose2d_gradients_match_finite_differences() {
+    for (i, &(n, ci, h, w, co, k, s, p, op, d)) in CONVT_CASES.iter().enumerate() {
+        let mut r = rng(300 + i as u64);
+        let x = randn(&mut r, &[n, ci, h, w], 1.0);
+        let wt = randn(&mut r, &[ci, co, k, k], 0.5);
+        let params = ConvTranspose2dParams { stride: s, padding: p, output_padding: op, dilation: d };
+        check_finite_differences(
+            |t| ops::conv_transpose2d(&t[0], &t[1], params),
+            &[x.clone(), wt.clone()],
+            20,
+            i as u64,
+        );
+        check_finite_differences(|t| reference::conv_transpose2d(&t[0], &t[1], params), &[x, wt], 20, i as u64);
+    }
+}
+
+#[test]
+fn conv_transpose2d_matches_candle() {
+    for (i, &(n, ci, h, w, co, k, s, p, op, d)) in CONVT_CASES.iter().enumerate() {
+        let mut r = rng(400 + i as u64);
+        let x = randn(&mut r, &[n, ci, h, w], 1.0);
+        let wt = randn(&mut r, &[ci, co, k, k], 0.5);
+        let params = ConvTranspose2dParams { stride: s, padding: p, output_padding: op, dilation: d };
+        let ours = |t: &[Tensor]| ops::conv_transpose2d(&t[0], &t[1], params);
+        let theirs = |t: &[Tensor]| reference::conv_transpose2d(&t[0], &t[1], params);
+        compare(ours, theirs, &[x.clone(), wt.clone()], 1e-10, i as u64);
+        compare(ours, theirs, &[f32(&x), f32(&wt)], 1e-4, i as u64);
+    }
+}
+
+const BN_CASES: &[(usize, usize, usize, usize)] = &[(2, 3, 5, 7), (4, 5, 3, 3), (1, 2, 6, 5), (3, 16, 4, 4)];
+
+fn bn_inputs(i: usize, n: usize, c: usize, h: usize, w: usize) -> (Tensor, Tensor, Tensor, Tensor, Tensor) {
+    let mut r = rng(500 + i as u64);
+    let x = (randn(&mut r, &[n, c, h, w], 2.0) + 0.5).unwrap();
+    let wt = (randn(&mut r, &[c], 0.5) + 1.0).unwrap();
+    let b = randn(&mut r, &[c], 0.5);
+    let rm = randn(&mut r, &[c], 0.3);
+    let rv = (randn(&mut r, &[c], 0.2).abs().unwrap() + 0.5).unwrap();
+    (x, wt, b, rm, rv)
+}
+
+#[test]
+fn batch_norm2d_gradients_match_finite_differences() {
+    for (i, &(n, c, h, w)) in BN_CASES.iter().enumerate() {
+        let (x, wt, b, rm, rv) = bn_inputs(i, n, c, h, w);
+        for training in [true, false] {
+            let p = BatchNormParams { momentum: 0.1, eps: 1e-5, training };
+            let f = |t: &[Tensor]| Ok(ops::batch_norm2d(&t[0], &t[1], &t[2], &rm, &rv, p)?.0);
+            check_finite_differences(f, &[x.clone(), wt.clone(), b.clone()], 20, i as u64);
+        }
+    }
+}
+
+#[test]
+fn batch_norm2d_matches_reference() {
+    for (i, &(n, c, h, w)) in BN_CASES.iter().enumerate() {
+        let (x, wt, b, rm, rv) = bn_inputs(i, n, c, h, w);
+        for training in [true, false] {
+            let p = BatchNormParams { momentum: 0.1, eps: 1e-5, training };
+            for (inputs, tol) in [
+                (vec![x.clone(), wt.clone(), b.clone(), rm.clone(), rv.clone()], 1e-10),
+                (vec![f32(&x), f32(&wt), f32(&b), f32(&rm), f32(&rv)], 1e-4),
+            ] {
+                let (rm_t, rv_t) = (inputs[3].clone(), inputs[4].clone());
+                let ours = |t: &[Tensor]| Ok(ops::batch_norm2d(&t[0], &t[1], &t[2], &rm_t, &rv_t, p)?.0);
+                let theirs = |t: &[Tensor]| Ok(reference::batch_norm2d(&t[0], &t[1], &t[2], &rm_t, &rv_t, p)?.0);
+                compare(ours, theirs, &inputs[..3], tol, i as u64);
+                let (_, s1) = ops::batch_norm2d(&inputs[0], &inputs[1], &inputs[2], &rm_t, &rv_t, p).unwrap();
+                let (_, s2) = reference::batch_norm2d(&inputs[0], &inputs[1], &inputs[2], &rm_t, &rv_t, p).unwrap();
+                assert_eq!(s1.is_some(), training);
+                if let (Some((m1, v1)), Some((m2, v2))) = (s1, s2) {
+                    assert!(common::max_rel_diff(&m1, &m2) < tol);
+                    assert!(common::max_rel_diff(&v1, &v2) < tol);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn batch_norm2d_running_statistics_follow_pytorch() {
+    // One channel, values 1..=4 over (n, h, w): mean 2.5, biased var 1.25, unbiased var 5/3.
+    let x = Tensor::from_vec(vec![1f64, 2., 3., 4.], (2, 1, 1, 2), &Device::Cpu).unwrap();
+    let one = Tensor::ones(1, candle_core::DType::F64, &Device::Cpu).unwrap();
+    let zero = Tensor::zeros(1, candle_core::DType::F64, &Device::Cpu).unwrap();
+    let p = BatchNormParams { momentum: 0.1, eps: 1e-5, training: true };
+    let (y, stats) = ops::batch_norm2d(&x, &one, &zero, &zero, &one, p).unwrap();
+    let (m, v) = stats.unwrap();
+    assert!((m.to_vec1::<f64>().unwrap()[0] - 0.25).abs() < 1e-12);
+    assert!((v.to_vec1::<f64>().unwrap()[0] - (0.9 + 0.1 * 5.0 / 3.0)).abs() < 1e-12);
+    let y: Vec<f64> = y.flatten_all().unwrap().to_vec1().unwrap();
+    let expect = (1.0 - 2.5) / (1.25f64 + 1e-5).sqrt();
+    assert!((y[0] - expect).abs() < 1e-12);
+}
+
+/// (n, c, h, w, kernel, stride, padding)
+const POOL_CASES: &[(usize, usize, usize, usize, usize, usize, usize)] = &[
+    (2, 3, 9, 9, 3, 2, 1),
+    (2, 2, 8, 7, 2, 2, 0),
+    (1, 3, 7, 10, 3, 1, 1),
+    (2, 2, 11, 9, 5, 3, 2),
+    (1, 2, 6, 6, 1, 2, 0),
+];
+
+#[test]
+fn max_pool2d_gradients_match_finite_differences() {
+    for (i, &(n, c, h, w, k, s, p)) in POOL_CASES.iter().enumerate() {
+        let mut r = rng(600 + i as u64);
+        let x = randn(&mut r, &[n, c, h, w], 1.0);
+        let params = MaxPool2dParams { kernel: k, stride: s, padding: p };
+        check_finite_differences(|t| ops::max_pool2d(&t[0], params), &[x.clone()], 30, i as u64);
+        check_finite_differences(|t| reference::max_pool2d(&t[0], params), &[x], 30, i as u64);
+    }
+}
+
+#[test]
+fn max_pool2d_matches_reference_and_candle() {
+    for (i, &(n, c, h, w, k, s, p)) in POOL_CASES.iter().enumerate() {
+        let mut r = rng(700 + i as u64);
+        let x = randn(&mut r, &[n, c, h, w], 1.0);
+        let params = MaxPool2dParams { kernel: k, stride: s, padding: p };
+        let ours = |t: &[Tensor]| ops::max_pool2d(&t[0], params);
+        compare(ours, |t: &[Tensor]| reference::max_pool2d(&t[0], params), &[x.clone()], 1e-12, i as u64);
+        compare(ours, |t: &[Tensor]| reference::max_pool2d(&t[0], params), &[f32(&x)], 1e-6, i as u64);
+        // candle's own backward is only right when the windows tile the image exactly.
+        if k == s && p == 0 && h % k == 0 && w % k == 0 {
+            compare(ours, |t: &[Tensor]| t[0].max_pool2d_with_stride(k, s), &[x], 1e-12, i as u64);
+        }
+    }
+}
+
+#[test]
+fn global_avg_pool_gradients_and_reference() {
+    let mut r = rng(800);
+    let x = randn(&mut r, &[3, 4, 5, 7], 1.0);
+    check_finite_differences(|t| ops::global_avg_pool(&t[0]), &[x.clone()], 30, 1);
+    let ours = |t: &[Tensor]| ops::global_avg_pool(&t[0]);
+    compare(ours, |t: &[Tensor]| reference::global_avg_pool(&t[0]), &[x.clone()], 1e-12, 2);
+    compare(ours, |t: &[Tensor]| reference::global_avg_pool(&t[0]), &[f32(&x)], 1e-6, 3);
+}
+
+#[test]
+fn softmax_and_log_softmax_gradients() {
+    for (i, dims) in [vec![5usize, 7], vec![2, 3, 10], vec![1]].into_iter().enumerate() {
+        let mut r = rng(900 + i as u64);
+        let x = randn(&mut r, &dims, 3.0);
+        check_finite_differences(|t| ops::softmax_last_dim(&t[0]), &[x.clone()], 30, i as u64);
+        check_finite_differences(|t| ops::log_softmax(&t[0]), &[x.clone()], 30, i as u64);
+        let ours = |t: &[Tensor]| ops::softmax_last_dim(&t[0]);
+        compare(ours, |t: &[Tensor]| reference::softmax_last_dim(&t[0]), &[x.clone()], 1e-12, 1);
+        compare(ours, |t: &[Tensor]| reference::softmax_last_dim(&t[0]), &[f32(&x)], 1e-5, 1);
+        let ours = |t: &[Tensor]| ops::log_softmax(&t[0]);
+        compare(ours, |t: &[Tensor]| reference::log_softmax(&t[0]), &[x.clone()], 1e-12, 1);
+        compare(ours, |t: &[Tensor]| reference::log_softmax(&t[0]), &[f32(&x)], 1e-5, 1);
+    }
+    // Large logits stay finite.
+    let x = Tensor::from_vec(vec![1000f32, 0., -1000.], 3, &Device::Cpu).unwrap();
+    let y: Vec<f32> = ops::log_softmax(&x).unwrap().to_vec1().unwrap();
+    assert!(y.iter().all(|v| v.is_finite()) && y[0].abs() < 1e-6);
+}
+
+#[test]
+fn layer_norm_gradients() {
+    for (i, dims) in [vec![4usize, 9], vec![2, 3, 16]].into_iter().enumerate() {
+        let mut r = rng(1000 + i as u64);
+        let d = *dims.last().unwrap();
+        let x = (randn(&mut r, &dims, 2.0) + 1.0).unwrap();
+        let wt = (randn(&mut r, &[d], 0.5) + 1.0).unwrap();
+        let b = randn(&mut r, &[d], 0.5);
+        check_finite_differences(
+            |t| ops::layer_norm(&t[0], &t[1], Some(&t[2]), 1e-5),
+            &[x.clone(), wt.clone(), b.clone()],
+            20,
+            1,
+        );
+        check_finite_differences(|t| ops::layer_norm(&t[0], &t[1], None, 1e-5), &[x.clone(), wt.clone()], 20, 2);
+        let ours = |t: &[Tensor]| ops::layer_norm(&t[0], &t[1], Some(&t[2]), 1e-5);
+        let theirs = |t: &[Tensor]| reference::layer_norm(&t[0], &t[1], Some(&t[2]), 1e-5);
+        compare(ours, theirs, &[x.clone(), wt.clone(), b.clone()], 1e-10, 3);
+        compare(ours, theirs, &[f32(&x), f32(&wt), f32(&b)], 1e-4, 3);
+    }
+}
+
+#[test]
+fn upsample_gradients_and_candle_forward() {
+    let mut r = rng(1100);
+    let x = randn(&mut r, &[2, 3, 4, 5], 1.0);
+    for (oh, ow) in [(8, 10), (7, 9), (3, 4), (12, 5)] {
+        check_finite_differences(|t| ops::upsample_nearest2d(&t[0], oh, ow), &[x.clone()], 30, 1);
+        for ac in [false, true] {
+            check_finite_differences(|t| ops::upsample_bilinear2d(&t[0], oh, ow, ac), &[x.clone()], 30, 2);
+            let ours = ops::upsample_bilinear2d(&x, oh, ow, ac).unwrap();
+            let theirs = x.upsample_bilinear2d(oh, ow, ac).unwrap();
+            assert!(common::max_rel_diff(&ours, &theirs) < 1e-6, "bilinear {oh}x{ow} align_corners={ac}");
+        }
+        let ours = ops::upsample_nearest2d(&x, oh, ow).unwrap();
+        let theirs = x.upsample_nearest2d(oh, ow).unwrap();
+        assert!(common::max_rel_diff(&ours, &theirs) < 1e-12, "nearest {oh}x{ow}");
+    }
+}
+
+#[test]
+fn bad_shapes_are_errors_not_panics() {
+    let dev = Device::Cpu;
+    let x = Tensor::zeros((1, 3, 4, 4), candle_core::DType::F32, &dev).unwrap();
+    let w = Tensor::zeros((2, 4, 3, 3), candle_core::DType::F32, &dev).unwrap();
+    assert!(ops::conv2d(&x, &w, Conv2dParams::default()).is_err());
+    let w = Tensor::zeros((2, 3, 7, 7), candle_core::DType::F32, &dev).unwrap();
+    assert!(ops::conv2d(&x, &w, Conv2dParams::default()).is_err());
+    assert!(ops::conv2d(&x, &w, Conv2dParams { stride: 0, padding: 3, dilation: 1 }).is_err());
+    assert!(ops::max_pool2d(&x, MaxPool2dParams { kernel: 3, stride: 2, padding: 2 }).is_err());
+    let c = Tensor::zeros(3, candle_core::DType::F32, &dev).unwrap();
+    let c4 = Tensor::zeros(4, candle_core::DType::F32, &dev).unwrap();
+    assert!(ops::batch_norm2d(&x, &c4, &c, &c, &c, BatchNormParams::default()).is_err());
+    assert!(ops::global_avg_pool(&c).is_err());
+}
+
+#[test]
+fn max_pool2d_kernel_sends_tied_gradients_to_the_first_maximum() {
+    // All-equal input: PyTorch's rule (and this crate's CPU kernel) gives each window's gradient to its
+    // first element; the reference shares it between all tied elements. This also shows that the
+    // public op runs the custom kernel on the CPU.
+    let x = candle_core::Var::from_tensor(&Tensor::ones((1, 1, 4, 4), candle_core::DType::F32, &Device::Cpu).unwrap())
+        .unwrap();
+    let p = MaxPool2dParams { kernel: 2, stride: 2, padding: 0 };
+    let g = ops::max_pool2d(&x, p).unwrap().sum_all().unwrap().backward().unwrap();
+    let g: Vec<f32> = g.get(&x).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+    let want = [1., 0., 1., 0., 0., 0., 0., 0., 1., 0., 1., 0., 0., 0., 0., 0.];
+    assert_eq!(g, want);
+}
+
+#[test]
+fn results_do_not_depend_on_the_number_of_threads() {
+    // 9 small images: several groups per job; 2 large ones: fewer groups than threads, so gemm itself
+    // runs in parallel.
+    for dims in [[9, 8, 12, 11], [2, 8, 17, 16]] {
+        same_with_any_thread_count(&dims);
+    }
+}
+
+fn same_with_any_thread_count(dims: &[usize]) {
+    let mut r = rng(1200);
+    let x = f32(&randn(&mut r, dims, 1.0));
+    let w = f32(&randn(&mut r, &[16, 8, 3, 3], 0.2));
+    let gamma = f32(&randn(&mut r, &[16], 1.0));
+    let beta = f32(&randn(&mut r, &[16], 1.0));
+    let run = |threads: usize| -> Vec<Vec<f32>> {
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+        pool.install(|| {
+            let xv = candle_core::Var::from_tensor(&x).unwrap();
+            let wv = candle_core::Var::from_tensor(&w).unwrap();
+            let gv = candle_core::Var::from_tensor(&gamma).unwrap();
+            let bv = candle_core::Var::from_tensor(&beta).unwrap();
+            let zeros = Tensor::zeros(16, candle_core::DType::F32, &Device::Cpu).unwrap();
+            let ones = Tensor::ones(16, candle_core::DType::F32, &Device::Cpu).unwrap();
+            let y = ops::conv2d(&xv, &wv, Conv2dParams { stride: 1, padding: 1, dilation: 1 }).unwrap();
+            let (y, _) = ops::batch_norm2d(&y, &gv, &bv, &zeros, &ones, BatchNormParams::default()).unwrap();
+            let y = ops::max_pool2d(&y, MaxPool2dParams { kernel: 3, stride: 2, padding: 1 }).unwrap();
+            let loss = ops::global_avg_pool(&y).unwrap().sqr().unwrap().sum_all().unwrap();
+            let grads = loss.backward().unwrap();
+            [xv.as_tensor(), wv.as_tensor(), gv.as_tensor(), bv.as_tensor()]
+                .iter()
+                .map(|t| grads.get(t).unwrap().flatten_all().unwrap().to_vec1::<f32>().unwrap())
+                .collect()
+        })
+    };
+    let one = run(1);
+    assert_eq!(one, run(3));
+    assert_eq!(one, run(4));
+}
+
+#[test]
+fn relu_and_add_relu_gradients() {
+    let mut r = rng(1300);
+    // Values away from 0, where ReLU is differentiable.
+    let a = randn(&mut r, &[2, 3, 5, 7], 1.0);
+    let a = (a.sign().unwrap() * (a.abs().unwrap() + 0.01).unwrap()).unwrap();
+    let b = randn(&mut r, &[2, 3, 5, 7], 0.001);
+    check_finite_differences(|t| ops::relu(&t[0]), &[a.clone()], 40, 1);
+    check_finite_differences(|t| ops::add_relu(&t[0], &t[1]), &[a.clone(), b.clone()], 40, 2);
+    compare(|t: &[Tensor]| ops::relu(&t[0]), |t: &[Tensor]| reference::relu(&t[0]), &[a.clone()], 1e-12, 3);
+    let ours = |t: &[Tensor]| ops::add_relu(&t[0], &t[1]);
+    let theirs = |t: &[Tensor]| reference::add_relu(&t[0], &t[1]);
+    compare(ours, theirs, &[a.clone(), b.clone()], 1e-12, 4);
+    compare(ours, theirs, &[f32(&a), f32(&b)], 1e-6, 5);
+    assert!(ops::add_relu(&a, &b.narrow(3, 0, 6).unwrap()).is_err());
+}
+
+#[test]
+fn batch_norm2d_relu_matches_its_parts() {
+    for (i, &(n, c, h, w)) in BN_CASES.iter().enumerate() {
+        let (x, wt, b, rm, rv) = bn_inputs(i, n, c, h, w);
+        for training in [true, false] {
+            let p = BatchNormParams { momentum: 0.1, eps: 1e-5, training };
+            let fused = |t: &[Tensor]| Ok(ops::batch_norm2d_relu(&t[0], &t[1], &t[2], &rm, &rv, p)?.0);
+            check_finite_differences(fused, &[x.clone(), wt.clone(), b.clone()], 20, i as u64);
+            let parts = |t: &[Tensor]| reference::relu(&reference::batch_norm2d(&t[0], &t[1], &t[2], &rm, &rv, p)?.0);
+            compare(fused, parts, &[x.clone(), wt.clone(), b.clone()], 1e-10, i as u64);
+            let (_, s1) = ops::batch_norm2d_relu(&x, &wt, &b, &rm, &rv, p).unwrap();
+            let (_, s2) = reference::batch_norm2d(&x, &wt, &b, &rm, &rv, p).unwrap();
+            if let (Some((m1, v1)), Some((m2, v2))) = (s1, s2) {
+                assert!(common::max_rel_diff(&m1, &m2) < 1e-12 && common::max_rel_diff(&v1, &v2) < 1e-12);
+            }
+        }
+    }
+}
