@@ -1,0 +1,81 @@
+//! AdamW: Adam with decoupled weight decay and bias correction.
+
+use candle_core::backprop::GradStore;
+
+use super::group::ParamGroup;
+use super::state::{check_groups, ParamState, StateStore};
+use super::{impl_common, Optimizer};
+use crate::error::Result;
+
+/// Settings of [`AdamW`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AdamWConfig {
+    /// Base learning rate.
+    pub lr: f64,
+    /// β₁, β₂.
+    pub betas: (f64, f64),
+    /// ε added to the denominator.
+    pub eps: f64,
+    /// Base decoupled weight decay λ.
+    pub weight_decay: f64,
+}
+
+impl Default for AdamWConfig {
+    fn default() -> Self {
+        Self { lr: 1e-3, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.01 }
+    }
+}
+
+/// AdamW with PyTorch semantics: `p = p(1 − lr·λ)`; `m = β₁m + (1−β₁)g`; `v = β₂v + (1−β₂)g²`;
+/// `p = p − lr/(1−β₁ᵗ) · m / (√v/√(1−β₂ᵗ) + ε)`.
+#[derive(Debug)]
+pub struct AdamW {
+    cfg: AdamWConfig,
+    groups: Vec<ParamGroup>,
+    state: StateStore,
+}
+
+impl AdamW {
+    /// Creates the optimizer; parameter names and variables must be unique.
+    pub fn new(groups: Vec<ParamGroup>, cfg: AdamWConfig) -> Result<Self> {
+        check_groups(&groups)?;
+        Ok(Self { cfg, groups, state: StateStore::new(&["exp_avg", "exp_avg_sq"]) })
+    }
+}
+
+impl Optimizer for AdamW {
+    fn step(&mut self, grads: &GradStore) -> Result<()> {
+        let c = self.cfg;
+        let (b1, b2) = c.betas;
+        for group in &self.groups {
+            let lr = c.lr * group.lr_scale;
+            let wd = c.weight_decay * group.wd_scale;
+            for (name, var) in &group.params {
+                let Some(g) = grads.get(var.as_tensor()) else { continue };
+                let g = g.detach();
+                if !self.state.map.contains_key(name) {
+                    let z = g.zeros_like()?;
+                    self.state.map.insert(name.clone(), ParamState { step: 0, bufs: vec![z.clone(), z] });
+                }
+                let Some(st) = self.state.map.get_mut(name) else { continue };
+                st.step += 1;
+                let t = st.step as f64;
+                let m = (st.bufs[0].affine(b1, 0.0)? + g.affine(1.0 - b1, 0.0)?)?;
+                let v = (st.bufs[1].affine(b2, 0.0)? + g.sqr()?.affine(1.0 - b2, 0.0)?)?;
+                let bc1 = 1.0 - b1.powf(t);
+                let bc2 = 1.0 - b2.powf(t);
+                let mut p = var.as_detached_tensor();
+                if wd != 0.0 {
+                    p = p.affine(1.0 - lr * wd, 0.0)?;
+                }
+                let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), c.eps)?;
+                let p = (p - (m.div(&denom)?).affine(lr / bc1, 0.0)?)?;
+                var.set(&p)?;
+                st.bufs = vec![m, v];
+            }
+        }
+        Ok(())
+    }
+
+    impl_common!();
+}
