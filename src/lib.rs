@@ -14,3 +14,4 @@ pub use ctssl_backbones as backbones;
 pub use ctssl_io as io;
 pub use ctssl_kernels as kernels;
 pub use ctssl_phantom as phantom;
+pub use ctssl_train as train;
