@@ -69,6 +69,15 @@ impl BatchNorm2d {
     /// Normalises `x: [N, C, H, W]`: with the batch statistics (and a running-statistics update) when
     /// `train`, with the running statistics otherwise.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_impl(x, train, false)
+    }
+
+    /// `max(forward(x, train), 0)` in one fused kernel (the BN → ReLU pairs of a ResNet).
+    pub fn forward_relu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
+        self.forward_impl(x, train, true)
+    }
+
+    fn forward_impl(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
         let y = ops::batch_norm2d(
             x,
             self.weight.as_tensor(),
@@ -78,6 +87,7 @@ impl BatchNorm2d {
             self.momentum,
             self.eps,
             train,
+            relu,
         )?;
         if train {
             ops::increment_counter(&self.num_batches_tracked)?;

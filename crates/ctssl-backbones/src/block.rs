@@ -131,12 +131,12 @@ impl Block {
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let residual = match self {
             Block::Basic { conv1, bn1, conv2, bn2, .. } => {
-                let y = ops::relu(&bn1.forward(&conv1.forward(x)?, train)?)?;
+                let y = bn1.forward_relu(&conv1.forward(x)?, train)?;
                 bn2.forward(&conv2.forward(&y)?, train)?
             }
             Block::Bottleneck { conv1, bn1, conv2, bn2, conv3, bn3, .. } => {
-                let y = ops::relu(&bn1.forward(&conv1.forward(x)?, train)?)?;
-                let y = ops::relu(&bn2.forward(&conv2.forward(&y)?, train)?)?;
+                let y = bn1.forward_relu(&conv1.forward(x)?, train)?;
+                let y = bn2.forward_relu(&conv2.forward(&y)?, train)?;
                 bn3.forward(&conv3.forward(&y)?, train)?
             }
         };

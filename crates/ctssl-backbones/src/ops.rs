@@ -11,8 +11,9 @@ pub(crate) fn conv2d(x: &Tensor, w: &Tensor, stride: usize, padding: usize, dila
     Ok(k::conv2d(x, w, Conv2dParams { stride, padding, dilation })?)
 }
 
-/// Batch norm over (N, H, W) per channel; in training, normalises with the batch statistics and stores
-/// the updated running statistics (PyTorch convention, unbiased variance) in the two variables.
+/// Batch norm over (N, H, W) per channel, followed by `max(·, 0)` when `relu` (one fused kernel); in
+/// training, normalises with the batch statistics and stores the updated running statistics (PyTorch
+/// convention, unbiased variance) in the two variables.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn batch_norm2d(
     x: &Tensor,
@@ -23,9 +24,11 @@ pub(crate) fn batch_norm2d(
     momentum: f64,
     eps: f64,
     training: bool,
+    relu: bool,
 ) -> Result<Tensor> {
     let params = BatchNormParams { momentum, eps, training };
-    let (y, running) = k::batch_norm2d(x, weight, bias, running_mean.as_tensor(), running_var.as_tensor(), params)?;
+    let f = if relu { k::batch_norm2d_relu } else { k::batch_norm2d };
+    let (y, running) = f(x, weight, bias, running_mean.as_tensor(), running_var.as_tensor(), params)?;
     if let Some((mean, var)) = running {
         running_mean.set(&mean.detach())?;
         running_var.set(&var.detach())?;
@@ -43,14 +46,9 @@ pub(crate) fn global_avg_pool(x: &Tensor) -> Result<Tensor> {
     Ok(k::global_avg_pool(x)?)
 }
 
-/// `max(x, 0)`.
-pub(crate) fn relu(x: &Tensor) -> Result<Tensor> {
-    Ok(x.relu()?)
-}
-
-/// `max(a + b, 0)`: the end of every residual block (one place to swap in a fused kernel).
+/// `max(a + b, 0)` in one fused kernel: the end of every residual block.
 pub(crate) fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    Ok((a + b)?.relu()?)
+    Ok(k::add_relu(a, b)?)
 }
 
 /// `x · wᵀ + b` for `x: [N, in]`, `w: [out, in]`, `b: [out]`.

@@ -171,7 +171,7 @@ impl ResNet {
                 self.config.in_channels
             )));
         }
-        let y = ops::relu(&self.bn1.forward(&self.conv1.forward(x)?, train)?)?;
+        let y = self.bn1.forward_relu(&self.conv1.forward(x)?, train)?;
         match self.config.stem {
             Stem::ImageNet => ops::max_pool2d(&y, 3, 2, 1),
             Stem::Small => Ok(y),

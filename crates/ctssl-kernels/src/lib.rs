@@ -30,7 +30,11 @@
 //! to the kernel on `free`, so each new one page-faults on first touch; a caching allocator such as
 //! mimalloc keeps them. Benches and examples should therefore declare
 //! `#[global_allocator] static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;` (see `benches/ops.rs`
-//! and the README for the measured difference).
+//! and the README for the measured difference). Setting mimalloc's purge delay to −1 at the start of
+//! `main` keeps freed pages mapped, so steady-state training steps take no page faults; and setting
+//! `CANDLE_NUM_THREADS=1` before candle starts keeps candle's own elementwise ops (the gradient sums of
+//! `Tensor::backward`, optimiser updates) off its spinning thread pool, which competes with rayon's
+//! threads on a small machine (see `ctssl-backbones/examples/bench_train.rs`).
 
 #![warn(missing_docs)]
 

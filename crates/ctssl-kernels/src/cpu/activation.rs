@@ -4,13 +4,13 @@
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
-use super::{dispatch, input_slice, tensor_from, with_slice, Real};
+use super::{dispatch, input_slice, tensor_from, uninit_vec, with_slice, Real};
 
 /// Elements per rayon task.
 const CHUNK: usize = 1 << 14;
 
 fn relu_backward<T: Real>(y: &[T], dy: &[T]) -> Vec<T> {
-    let mut dx = vec![T::ZERO; y.len()];
+    let mut dx = uninit_vec::<T>(y.len());
     dx.par_chunks_mut(CHUNK).zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK))).for_each(|(o, (yc, gc))| {
         for ((o, yv), g) in o.iter_mut().zip(yc).zip(gc) {
             *o = if *yv > T::ZERO { *g } else { T::ZERO };
@@ -37,7 +37,7 @@ impl CustomOp1 for ReluOp {
         let name = self.name();
         let out = dispatch!(name, super::storage_dtype(s), T => {
             let x = input_slice::<T>(name, s, l)?;
-            let mut y = vec![T::ZERO; x.len()];
+            let mut y = uninit_vec::<T>(x.len());
             y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, xc)| {
                 for (o, v) in o.iter_mut().zip(xc) {
                     *o = if *v > T::ZERO { *v } else { T::ZERO };
@@ -65,7 +65,7 @@ impl CustomOp2 for AddReluOp {
         let out = dispatch!(name, super::storage_dtype(s1), T => {
             let a = input_slice::<T>(name, s1, l1)?;
             let b = input_slice::<T>(name, s2, l2)?;
-            let mut y = vec![T::ZERO; a.len()];
+            let mut y = uninit_vec::<T>(a.len());
             y.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(|(o, (ac, bc))| {
                 for ((o, x), z) in o.iter_mut().zip(ac).zip(bc) {
                     let s = *x + *z;

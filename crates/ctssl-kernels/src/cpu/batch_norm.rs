@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::{dispatch, input_slice, tensor_from, with_slice, Real};
+use super::{dispatch, input_slice, tensor_from, uninit_vec, with_slice, Real};
 use crate::error::KernelError;
 use crate::ops::BatchNormParams;
 
@@ -26,6 +26,28 @@ struct BatchNormTrain {
     stats: Arc<Mutex<Option<Stats>>>,
 }
 
+/// Independent accumulators of the per-channel sums (a fixed order, so results do not depend on the
+/// number of threads; several lanes so that the loops vectorise instead of waiting on one add chain).
+const LANES: usize = 8;
+
+/// `Σ f(a_i, b_i, c_i)` over three equal-length slices, in f64 with [`LANES`] accumulators.
+#[inline(always)]
+fn lane_sum<T: Real>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> f64) -> f64 {
+    let mut acc = [0.0f64; LANES];
+    let (ca, cb, cc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
+    let (ra, rb, rc) = (ca.remainder(), cb.remainder(), cc.remainder());
+    for ((xa, xb), xc) in ca.zip(cb).zip(cc) {
+        for l in 0..LANES {
+            acc[l] += f(xa[l], xb[l], xc[l]);
+        }
+    }
+    let mut tail = 0.0;
+    for ((xa, xb), xc) in ra.iter().zip(rb).zip(rc) {
+        tail += f(*xa, *xb, *xc);
+    }
+    acc.iter().sum::<f64>() + tail
+}
+
 /// Mean and biased variance of each channel of `x` `[n, c, hw]` (two passes, f64 sums).
 fn channel_stats<T: Real>(x: &[T], n: usize, c: usize, hw: usize) -> Stats {
     let m = (n * hw) as f64;
@@ -33,16 +55,14 @@ fn channel_stats<T: Real>(x: &[T], n: usize, c: usize, hw: usize) -> Stats {
         .into_par_iter()
         .map(|ch| {
             let blocks = || (0..n).map(move |i| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw]);
-            let sum: f64 = blocks().map(|b| b.iter().map(|v| v.to_f64()).sum::<f64>()).sum();
+            let sum: f64 = blocks().map(|b| lane_sum(b, b, b, |v, _, _| v.to_f64())).sum();
             let mean = sum / m;
             let ss: f64 = blocks()
                 .map(|b| {
-                    b.iter()
-                        .map(|v| {
-                            let d = v.to_f64() - mean;
-                            d * d
-                        })
-                        .sum::<f64>()
+                    lane_sum(b, b, b, |v, _, _| {
+                        let d = v.to_f64() - mean;
+                        d * d
+                    })
                 })
                 .sum();
             (mean, ss / m)
@@ -56,7 +76,7 @@ impl BatchNormTrain {
         let (mean, var) = channel_stats(x, n, c, hw);
         let scale: Vec<T> = (0..c).map(|ch| T::from_f64(w[ch].to_f64() / (var[ch] + self.eps).sqrt())).collect();
         let shift: Vec<T> = (0..c).map(|ch| T::from_f64(b[ch].to_f64() - mean[ch] * scale[ch].to_f64())).collect();
-        let mut y = vec![T::ZERO; x.len()];
+        let mut y = uninit_vec::<T>(x.len());
         y.par_chunks_mut(hw).zip(x.par_chunks(hw)).enumerate().for_each(|(i, (yb, xb))| {
             let (a, s) = (scale[i % c], shift[i % c]);
             if self.relu {
@@ -76,7 +96,15 @@ impl BatchNormTrain {
         y
     }
 
-    fn backward<T: Real>(&self, x: &[T], w: &[T], dy: &[T], stats: &Stats) -> (Vec<T>, Vec<T>, Vec<T>) {
+    /// `relu_out`: the op's output when the ReLU is fused; the gradient is then `dy` where it is positive.
+    fn backward<T: Real>(
+        &self,
+        x: &[T],
+        w: &[T],
+        dy: &[T],
+        relu_out: Option<&[T]>,
+        stats: &Stats,
+    ) -> (Vec<T>, Vec<T>, Vec<T>) {
         let (n, c, hw) = (self.n, self.c, self.hw);
         let (mean, var) = stats;
         let invstd: Vec<f64> = var.iter().map(|v| 1.0 / (v + self.eps).sqrt()).collect();
@@ -89,9 +117,16 @@ impl BatchNormTrain {
                 let mut s2 = 0.0;
                 for i in 0..n {
                     let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
-                    let (xb, db) = (&x[r.clone()], &dy[r]);
-                    s1 += db.iter().map(|v| v.to_f64()).sum::<f64>();
-                    s2 += xb.iter().zip(db).map(|(xv, dv)| (xv.to_f64() - mu) * dv.to_f64()).sum::<f64>();
+                    let (xb, db) = (&x[r.clone()], &dy[r.clone()]);
+                    if let Some(y) = relu_out {
+                        let yb = &y[r];
+                        let g = |d: T, y: T| if y > T::ZERO { d.to_f64() } else { 0.0 };
+                        s1 += lane_sum(db, yb, yb, |d, y, _| g(d, y));
+                        s2 += lane_sum(xb, db, yb, |xv, d, y| (xv.to_f64() - mu) * g(d, y));
+                    } else {
+                        s1 += lane_sum(db, db, db, |d, _, _| d.to_f64());
+                        s2 += lane_sum(xb, db, db, |xv, d, _| (xv.to_f64() - mu) * d.to_f64());
+                    }
                 }
                 (s1, s2 * is)
             })
@@ -106,12 +141,20 @@ impl BatchNormTrain {
                 (T::from_f64(a), T::from_f64(bx), T::from_f64(k))
             })
             .collect();
-        let mut dx = vec![T::ZERO; x.len()];
+        let mut dx = uninit_vec::<T>(x.len());
         dx.par_chunks_mut(hw).zip(x.par_chunks(hw).zip(dy.par_chunks(hw))).enumerate().for_each(
             |(i, (ob, (xb, db)))| {
                 let (a, bx, k) = coef[i % c];
-                for ((o, xv), dv) in ob.iter_mut().zip(xb).zip(db) {
-                    *o = a * *dv + bx * *xv + k;
+                if let Some(y) = relu_out {
+                    let yb = &y[i * hw..(i + 1) * hw];
+                    for (((o, xv), dv), yv) in ob.iter_mut().zip(xb).zip(db).zip(yb) {
+                        let g = if *yv > T::ZERO { *dv } else { T::ZERO };
+                        *o = a * g + bx * *xv + k;
+                    }
+                } else {
+                    for ((o, xv), dv) in ob.iter_mut().zip(xb).zip(db) {
+                        *o = a * *dv + bx * *xv + k;
+                    }
                 }
             },
         );
@@ -153,24 +196,27 @@ impl CustomOp3 for BatchNormTrain {
         res: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        // With the fused ReLU, the gradient reaching the normalisation is dy where y > 0, else 0.
-        let dy = if self.relu { &crate::cpu::activation::relu_grad(self.name(), res, dy)? } else { dy };
+        // With the fused ReLU, the gradient reaching the normalisation is dy where y > 0, else 0 (applied
+        // inside the backward pass, reading the output `res`).
         let name = self.name();
         let stats = self.stats.lock().ok().and_then(|s| s.clone());
         dispatch!(name, x.dtype(), T => {
             with_slice::<T, _>(name, x, |xs| {
                 with_slice::<T, _>(name, w, |ws| {
                     with_slice::<T, _>(name, dy, |dys| {
-                        let stats = match &stats {
-                            Some(s) => s.clone(),
-                            None => channel_stats(xs, self.n, self.c, self.hw),
-                        };
-                        let (dx, dw, db) = self.backward(xs, ws, dys, &stats);
-                        Ok((
-                            Some(tensor_from(dx, x.dims())?),
-                            Some(tensor_from(dw, &[self.c])?),
-                            Some(tensor_from(db, &[self.c])?),
-                        ))
+                        with_slice::<T, _>(name, res, |ys| {
+                            let stats = match &stats {
+                                Some(s) => s.clone(),
+                                None => channel_stats(xs, self.n, self.c, self.hw),
+                            };
+                            let relu_out = if self.relu { Some(ys) } else { None };
+                            let (dx, dw, db) = self.backward(xs, ws, dys, relu_out, &stats);
+                            Ok((
+                                Some(tensor_from(dx, x.dims())?),
+                                Some(tensor_from(dw, &[self.c])?),
+                                Some(tensor_from(db, &[self.c])?),
+                            ))
+                        })
                     })
                 })
             })

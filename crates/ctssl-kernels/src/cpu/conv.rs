@@ -16,7 +16,7 @@ use rayon::prelude::*;
 
 use super::im2col::{col2im, im2col};
 use super::matmul::{matmul, View};
-use super::{dispatch, input_slice, tensor_from, with_slice, Real};
+use super::{dispatch, input_slice, tensor_from, uninit_vec, with_slice, Real};
 use crate::error::KernelError;
 use crate::ops::conv::ConvGeometry;
 
@@ -129,7 +129,7 @@ fn forward_unchecked<T: Real>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
     let gs = g.group_size();
     let img_in = g.c_in * g.h * g.w;
     let img_out = g.c_out * p;
-    let mut y = vec![T::ZERO; g.n * img_out];
+    let mut y = uninit_vec::<T>(g.n * img_out);
     let groups = g.n.div_ceil(gs);
     let threads = gemm_threads(groups);
     y.par_chunks_mut(gs * img_out).enumerate().for_each(|(gi, yc)| {
@@ -141,12 +141,12 @@ fn forward_unchecked<T: Real>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
             return;
         }
         let ld = size * p;
-        let mut col = vec![T::ZERO; k * ld];
+        let mut col = uninit_vec::<T>(k * ld);
         group_columns(g, xs, size, &mut col);
         if size == 1 {
             matmul(g.c_out, p, k, yc, p, false, wv, View::rows(&col, ld), threads);
         } else {
-            let mut tmp = vec![T::ZERO; g.c_out * ld];
+            let mut tmp = uninit_vec::<T>(g.c_out * ld);
             matmul(g.c_out, ld, k, &mut tmp, ld, false, wv, View::rows(&col, ld), threads);
             scatter_channels(&tmp, size, g.c_out, p, yc);
         }
@@ -175,12 +175,12 @@ fn backward_input_unchecked<T: Real>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec
         let dyv = if size == 1 {
             View::rows(dys, p)
         } else {
-            let mut buf = vec![T::ZERO; g.c_out * ld];
+            let mut buf = uninit_vec::<T>(g.c_out * ld);
             gather_channels(dys, size, g.c_out, p, &mut buf);
             gathered = buf;
             View::rows(&gathered, ld)
         };
-        let mut dcol = vec![T::ZERO; k * ld];
+        let mut dcol = uninit_vec::<T>(k * ld);
         matmul(k, ld, g.c_out, &mut dcol, ld, false, wt, dyv, threads);
         if size > 1 && g.pointwise() {
             scatter_channels(&dcol, size, g.c_in, p, dxc);
@@ -206,9 +206,13 @@ fn backward_weight_unchecked<T: Real>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Ve
     let partial: Vec<Vec<T>> = (0..chunks)
         .into_par_iter()
         .map(|ci| {
-            let mut acc = vec![T::ZERO; g.c_out * k];
             let first = ci * groups_per_chunk;
             let last = ((ci + 1) * groups_per_chunk).min(groups);
+            if first >= last {
+                return vec![T::ZERO; g.c_out * k];
+            }
+            // Written by the first product (accumulate = false), then accumulated into.
+            let mut acc = uninit_vec::<T>(g.c_out * k);
             let mut col = Vec::new();
             let mut gathered = Vec::new();
             for (step, gi) in (first..last).enumerate() {
@@ -245,7 +249,7 @@ fn backward_weight_unchecked<T: Real>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Ve
         }
     }
     // The sums are [k × c_out]; the weight layout is [c_out × k].
-    let mut dw = vec![T::ZERO; g.c_out * k];
+    let mut dw = uninit_vec::<T>(g.c_out * k);
     for (row, chunk) in sum.chunks_exact(g.c_out).enumerate() {
         for (o, v) in chunk.iter().enumerate() {
             dw[o * k + row] = *v;
