@@ -14,7 +14,11 @@ pub fn conformance(name: &str) -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance"));
     let path = corpus.join("dicom").join(name);
-    assert!(path.is_file(), "conformance file not found: {}; set CTSSL_CONFORMANCE_DIR to the corpus folder", path.display());
+    assert!(
+        path.is_file(),
+        "conformance file not found: {}; set CTSSL_CONFORMANCE_DIR to the corpus folder",
+        path.display()
+    );
     path
 }
 
