@@ -1,0 +1,31 @@
+//! The crate's one error type.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong when masking, encoding, decoding, exporting or writing previews.
+#[derive(Debug, thiserror::Error)]
+pub enum SparseError {
+    /// A tensor operation failed (shape, dtype or device problem inside candle or the kernels).
+    #[error("tensor operation failed: {0}")]
+    Tensor(#[from] candle_core::Error),
+    /// The backbone refused a call (configuration, input or state-dict problem).
+    #[error("backbone: {0}")]
+    Backbone(#[from] ctssl_backbones::BackboneError),
+    /// A configuration value is out of range.
+    #[error("invalid SparK configuration: {0}")]
+    InvalidConfig(String),
+    /// An input tensor or mask has the wrong shape, size or dtype.
+    #[error("invalid input: {0}")]
+    InvalidInput(String),
+    /// Writing a file failed.
+    #[error("{path}: {message}")]
+    Io {
+        /// The file concerned.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Result with [`SparseError`].
+pub type Result<T> = std::result::Result<T, SparseError>;
