@@ -11,7 +11,9 @@
 
 pub use ctssl_augment as augment;
 pub use ctssl_backbones as backbones;
+pub use ctssl_contrastive as contrastive;
 pub use ctssl_io as io;
 pub use ctssl_kernels as kernels;
 pub use ctssl_phantom as phantom;
+pub use ctssl_sparse as sparse;
 pub use ctssl_train as train;
