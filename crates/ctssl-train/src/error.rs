@@ -8,6 +8,12 @@ pub enum TrainError {
     /// A tensor operation failed in candle.
     #[error("candle: {0}")]
     Candle(#[from] candle_core::Error),
+    /// A backbone operation failed (forward pass, state-dict load).
+    #[error("backbone: {0}")]
+    Backbone(#[from] ctssl_backbones::BackboneError),
+    /// The loader could not make a batch.
+    #[error("augment: {0}")]
+    Augment(#[from] ctssl_augment::AugmentError),
     /// A safetensors file could not be encoded or decoded.
     #[error("safetensors: {0}")]
     Safetensors(#[from] safetensors::SafeTensorError),

@@ -9,7 +9,10 @@
 //!   config), keep-last-N, latest-for-resume, and the non-finite loss guard;
 //! - [`metrics`] and [`stats`]: accuracy, balanced accuracy, ROC-AUC, F1, confusion matrix, and the mean
 //!   with a Student-t 95% interval over seeds;
-//! - [`progress`]: progress bar or log lines, JSON-lines metrics log.
+//! - [`progress`]: progress bar or log lines, JSON-lines metrics log; [`csv_log`]: `metrics.csv`;
+//! - [`method`]: the [`method::PretrainMethod`] trait every pre-training method implements;
+//! - [`trainer`]: the one loop that runs any method, with checkpoints, exact resume and the NaN guard;
+//! - [`eval`]: fine-tuning with the study's schedule, linear probe and kNN on features, split by patient.
 //!
 //! ```
 //! use candle_core::{Device, Tensor, Var};
@@ -37,12 +40,16 @@
 #![warn(missing_docs)]
 
 pub mod checkpoint;
+pub mod csv_log;
 pub mod ema;
 pub mod error;
+pub mod eval;
+pub mod method;
 pub mod metrics;
 pub mod optim;
 pub mod progress;
 pub mod schedule;
 pub mod stats;
+pub mod trainer;
 
 pub use error::{Result, TrainError};
