@@ -13,7 +13,7 @@ use super::data::{predict_proba, LabeledSet};
 use super::report::{argmax_rows, ClassificationReport};
 use crate::error::{Result, TrainError};
 use crate::metrics::accuracy;
-use crate::optim::{split_decay, AdamW, AdamWConfig, Optimizer};
+use crate::optim::{split_decay, AdamW, AdamWConfig, Optimizer, ParamGroup};
 
 /// Settings of [`finetune()`]; the defaults are the study's.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -24,8 +24,11 @@ pub struct FinetuneConfig {
     pub frozen_epochs: usize,
     /// Learning rate (the study: 1e-4).
     pub lr: f64,
-    /// Weight decay (the study: 5e-4; applied decoupled, AdamW-style, not to biases and batch norm).
+    /// Weight decay (the study: 5e-4).
     pub weight_decay: f64,
+    /// `false` (the study, `torch.optim.Adam`): L2 on every parameter, added to the gradient.
+    /// `true`: AdamW's decoupled decay, not applied to biases and batch norm.
+    pub decoupled_weight_decay: bool,
     /// Training batch size (the study: 64).
     pub batch_size: usize,
     /// Side of the model's input images.
@@ -45,6 +48,7 @@ impl Default for FinetuneConfig {
             frozen_epochs: 10,
             lr: 1e-4,
             weight_decay: 5e-4,
+            decoupled_weight_decay: false,
             batch_size: 64,
             image_size: 64,
             eval_batch_size: 128,
@@ -120,10 +124,18 @@ pub fn finetune(
             .collect()
     };
     let adam = |head_only: bool| {
-        AdamW::new(
-            split_decay(named(head_only)),
-            AdamWConfig { lr: cfg.lr, weight_decay: cfg.weight_decay, ..Default::default() },
-        )
+        let groups = if cfg.decoupled_weight_decay {
+            split_decay(named(head_only))
+        } else {
+            vec![ParamGroup::new(named(head_only))]
+        };
+        let adam = AdamWConfig {
+            lr: cfg.lr,
+            weight_decay: cfg.weight_decay,
+            decoupled_weight_decay: cfg.decoupled_weight_decay,
+            ..Default::default()
+        };
+        AdamW::new(groups, adam)
     };
     let all_vars: Vec<candle_core::Var> = model.named_vars().map(|v| v.var.clone()).collect();
     let snapshot = || -> Result<Vec<Tensor>> { all_vars.iter().map(|v| Ok(v.as_detached_tensor().copy()?)).collect() };

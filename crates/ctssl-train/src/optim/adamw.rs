@@ -1,4 +1,5 @@
-//! AdamW: Adam with decoupled weight decay and bias correction.
+//! AdamW: Adam with decoupled weight decay and bias correction; with `decoupled_weight_decay: false`,
+//! PyTorch's `torch.optim.Adam` with L2 weight decay added to the gradient (what the reference study used).
 
 use candle_core::backprop::GradStore;
 
@@ -16,13 +17,16 @@ pub struct AdamWConfig {
     pub betas: (f64, f64),
     /// ε added to the denominator.
     pub eps: f64,
-    /// Base decoupled weight decay λ.
+    /// Base weight decay λ.
     pub weight_decay: f64,
+    /// Decoupled (AdamW: `p ← p(1 − lr·λ)`) when true; L2 added to the gradient (`g ← g + λp`,
+    /// `torch.optim.Adam`) when false.
+    pub decoupled_weight_decay: bool,
 }
 
 impl Default for AdamWConfig {
     fn default() -> Self {
-        Self { lr: 1e-3, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.01 }
+        Self { lr: 1e-3, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.01, decoupled_weight_decay: true }
     }
 }
 
@@ -52,7 +56,10 @@ impl Optimizer for AdamW {
             let wd = c.weight_decay * group.wd_scale;
             for (name, var) in &group.params {
                 let Some(g) = grads.get(var.as_tensor()) else { continue };
-                let g = g.detach();
+                let mut g = g.detach();
+                if wd != 0.0 && !c.decoupled_weight_decay {
+                    g = (g + var.as_detached_tensor().affine(wd, 0.0)?)?;
+                }
                 if !self.state.map.contains_key(name) {
                     let z = g.zeros_like()?;
                     self.state.map.insert(name.clone(), ParamState { step: 0, bufs: vec![z.clone(), z] });
@@ -65,7 +72,7 @@ impl Optimizer for AdamW {
                 let bc1 = 1.0 - b1.powf(t);
                 let bc2 = 1.0 - b2.powf(t);
                 let mut p = var.as_detached_tensor();
-                if wd != 0.0 {
+                if wd != 0.0 && c.decoupled_weight_decay {
                     p = p.affine(1.0 - lr * wd, 0.0)?;
                 }
                 let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), c.eps)?;

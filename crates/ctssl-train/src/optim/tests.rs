@@ -84,7 +84,7 @@ fn sgd_matches_reference() {
 #[test]
 fn adamw_hand_computed_step() {
     let v = var(&[1.0]);
-    let cfg = AdamWConfig { lr: 0.1, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.01 };
+    let cfg = AdamWConfig { lr: 0.1, betas: (0.9, 0.999), eps: 1e-8, weight_decay: 0.01, decoupled_weight_decay: true };
     let mut opt = AdamW::new(vec![ParamGroup::new(vec![("w".into(), v.clone())])], cfg).unwrap();
     opt.step(&grads_for(&v, &[0.5])).unwrap();
     // p = 1·(1 − 0.001) − 0.1 · 0.5 / (0.5 + 1e-8)
@@ -92,10 +92,34 @@ fn adamw_hand_computed_step() {
 }
 
 #[test]
+fn adam_with_l2_weight_decay_matches_reference() {
+    // torch.optim.Adam(weight_decay=wd): g ← g + wd·p, then the Adam update; no decoupled shrink.
+    let (lr, b1, b2, eps, wd) = (0.01, 0.9, 0.999, 1e-8, 5e-4);
+    let v = var(&W0);
+    let cfg = AdamWConfig { lr, betas: (b1, b2), eps, weight_decay: wd, decoupled_weight_decay: false };
+    let mut opt = AdamW::new(vec![ParamGroup::new(vec![("w".into(), v.clone())])], cfg).unwrap();
+    let got = run(&mut opt, &v);
+    let mut w = W0.to_vec();
+    let (mut m, mut s) = ([0.0; 3], [0.0; 3]);
+    for (k, g) in GS.iter().enumerate() {
+        let t = (k + 1) as i32;
+        for i in 0..3 {
+            let g = g[i] + wd * w[i];
+            m[i] = b1 * m[i] + (1.0 - b1) * g;
+            s[i] = b2 * s[i] + (1.0 - b2) * g * g;
+            let mh = m[i] / (1.0 - b1.powi(t));
+            let sh = s[i] / (1.0 - b2.powi(t));
+            w[i] -= lr * mh / (sh.sqrt() + eps);
+        }
+    }
+    assert_close(&got, &w, 1e-14);
+}
+
+#[test]
 fn adamw_matches_reference() {
     let (lr, b1, b2, eps, wd) = (0.01, 0.9, 0.95, 1e-8, 0.05);
     let v = var(&W0);
-    let cfg = AdamWConfig { lr, betas: (b1, b2), eps, weight_decay: wd };
+    let cfg = AdamWConfig { lr, betas: (b1, b2), eps, weight_decay: wd, decoupled_weight_decay: true };
     let mut opt = AdamW::new(vec![ParamGroup::new(vec![("w".into(), v.clone())])], cfg).unwrap();
     let got = run(&mut opt, &v);
     let mut w = W0.to_vec();
