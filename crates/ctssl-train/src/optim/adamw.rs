@@ -4,7 +4,8 @@
 use candle_core::backprop::GradStore;
 
 use super::group::ParamGroup;
-use super::state::{check_groups, ParamState, StateStore};
+use super::moments::{update_moments, Moments};
+use super::state::{check_groups, StateStore};
 use super::{impl_common, Optimizer};
 use crate::error::Result;
 
@@ -50,7 +51,6 @@ impl AdamW {
 impl Optimizer for AdamW {
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         let c = self.cfg;
-        let (b1, b2) = c.betas;
         for group in &self.groups {
             let lr = c.lr * group.lr_scale;
             let wd = c.weight_decay * group.wd_scale;
@@ -60,17 +60,7 @@ impl Optimizer for AdamW {
                 if wd != 0.0 && !c.decoupled_weight_decay {
                     g = (g + var.as_detached_tensor().affine(wd, 0.0)?)?;
                 }
-                if !self.state.map.contains_key(name) {
-                    let z = g.zeros_like()?;
-                    self.state.map.insert(name.clone(), ParamState { step: 0, bufs: vec![z.clone(), z] });
-                }
-                let Some(st) = self.state.map.get_mut(name) else { continue };
-                st.step += 1;
-                let t = st.step as f64;
-                let m = (st.bufs[0].affine(b1, 0.0)? + g.affine(1.0 - b1, 0.0)?)?;
-                let v = (st.bufs[1].affine(b2, 0.0)? + g.sqr()?.affine(1.0 - b2, 0.0)?)?;
-                let bc1 = 1.0 - b1.powf(t);
-                let bc2 = 1.0 - b2.powf(t);
+                let Moments { m, v, bc1, bc2 } = update_moments(&mut self.state, name, &g, c.betas)?;
                 let mut p = var.as_detached_tensor();
                 if wd != 0.0 && c.decoupled_weight_decay {
                     p = p.affine(1.0 - lr * wd, 0.0)?;
@@ -78,7 +68,6 @@ impl Optimizer for AdamW {
                 let denom = v.sqrt()?.affine(1.0 / bc2.sqrt(), c.eps)?;
                 let p = (p - (m.div(&denom)?).affine(lr / bc1, 0.0)?)?;
                 var.set(&p)?;
-                st.bufs = vec![m, v];
             }
         }
         Ok(())

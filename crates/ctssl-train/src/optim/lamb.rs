@@ -3,7 +3,8 @@
 use candle_core::backprop::GradStore;
 
 use super::group::ParamGroup;
-use super::state::{check_groups, l2_norm, ParamState, StateStore};
+use super::moments::{update_moments, Moments};
+use super::state::{check_groups, l2_norm, StateStore};
 use super::{impl_common, Optimizer};
 use crate::error::Result;
 
@@ -47,24 +48,13 @@ impl Lamb {
 impl Optimizer for Lamb {
     fn step(&mut self, grads: &GradStore) -> Result<()> {
         let c = self.cfg;
-        let (b1, b2) = c.betas;
         for group in &self.groups {
             let lr = c.lr * group.lr_scale;
             let wd = c.weight_decay * group.wd_scale;
             for (name, var) in &group.params {
                 let Some(g) = grads.get(var.as_tensor()) else { continue };
                 let g = g.detach();
-                if !self.state.map.contains_key(name) {
-                    let z = g.zeros_like()?;
-                    self.state.map.insert(name.clone(), ParamState { step: 0, bufs: vec![z.clone(), z] });
-                }
-                let Some(st) = self.state.map.get_mut(name) else { continue };
-                st.step += 1;
-                let t = st.step as f64;
-                let m = (st.bufs[0].affine(b1, 0.0)? + g.affine(1.0 - b1, 0.0)?)?;
-                let v = (st.bufs[1].affine(b2, 0.0)? + g.sqr()?.affine(1.0 - b2, 0.0)?)?;
-                let bc1 = 1.0 - b1.powf(t);
-                let bc2 = 1.0 - b2.powf(t);
+                let Moments { m, v, bc1, bc2 } = update_moments(&mut self.state, name, &g, c.betas)?;
                 let p = var.as_detached_tensor();
                 let denom = v.affine(1.0 / bc2, 0.0)?.sqrt()?.affine(1.0, c.eps)?;
                 let mut u = m.affine(1.0 / bc1, 0.0)?.div(&denom)?;
@@ -82,7 +72,6 @@ impl Optimizer for Lamb {
                     1.0
                 };
                 var.set(&(p - u.affine(lr * q, 0.0)?)?)?;
-                st.bufs = vec![m, v];
             }
         }
         Ok(())

@@ -11,6 +11,7 @@ mod clip;
 mod group;
 mod lamb;
 mod lars;
+mod moments;
 mod sgd;
 mod state;
 
