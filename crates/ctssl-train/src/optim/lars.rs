@@ -3,7 +3,8 @@
 use candle_core::backprop::GradStore;
 
 use super::group::ParamGroup;
-use super::state::{check_groups, l2_norm, ParamState, StateStore};
+use super::moments::update_momentum;
+use super::state::{check_groups, l2_norm, StateStore};
 use super::{impl_common, Optimizer};
 use crate::error::Result;
 
@@ -62,20 +63,7 @@ impl Optimizer for Lars {
                     let q = if w_norm > 0.0 && g_norm > 0.0 { c.eta * w_norm / (g_norm + wd * w_norm) } else { 1.0 };
                     d = d.affine(q, 0.0)?;
                 }
-                let buf = match self.state.map.get_mut(name) {
-                    None => {
-                        // b₀ = 0, so b₁ = d.
-                        let buf = d.copy()?;
-                        self.state.map.insert(name.clone(), ParamState { step: 1, bufs: vec![buf.clone()] });
-                        buf
-                    }
-                    Some(st) => {
-                        let buf = (st.bufs[0].affine(c.momentum, 0.0)? + d)?;
-                        st.bufs[0] = buf.clone();
-                        st.step += 1;
-                        buf
-                    }
-                };
+                let buf = update_momentum(&mut self.state, name, &d, c.momentum, 0.0)?;
                 var.set(&(p - buf.affine(lr, 0.0)?)?)?;
             }
         }

@@ -1,4 +1,4 @@
-//! Adam's first and second moments with bias correction, shared by AdamW and LAMB.
+//! Optimizer buffers shared by several optimizers: Adam's moments (AdamW, LAMB) and the momentum buffer (SGD, LARS).
 
 use candle_core::Tensor;
 
@@ -34,4 +34,27 @@ pub(crate) fn update_moments(state: &mut StateStore, name: &str, g: &Tensor, bet
     let v = (st.bufs[1].affine(b2, 0.0)? + g.sqr()?.affine(1.0 - b2, 0.0)?)?;
     st.bufs = vec![m.clone(), v.clone()];
     Ok(Moments { m, v, bc1: 1.0 - b1.powf(t), bc2: 1.0 - b2.powf(t) })
+}
+
+/// PyTorch's momentum buffer of `name`: `b₁ = d`, then `b = μb + (1 − dampening)d`; stored in `state`.
+pub(crate) fn update_momentum(
+    state: &mut StateStore,
+    name: &str,
+    d: &Tensor,
+    momentum: f64,
+    dampening: f64,
+) -> Result<Tensor> {
+    match state.map.get_mut(name) {
+        None => {
+            let buf = d.copy()?;
+            state.map.insert(name.to_string(), ParamState { step: 1, bufs: vec![buf.clone()] });
+            Ok(buf)
+        }
+        Some(st) => {
+            let buf = (st.bufs[0].affine(momentum, 0.0)? + d.affine(1.0 - dampening, 0.0)?)?;
+            st.bufs[0] = buf.clone();
+            st.step += 1;
+            Ok(buf)
+        }
+    }
 }

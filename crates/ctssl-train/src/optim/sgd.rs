@@ -3,7 +3,8 @@
 use candle_core::backprop::GradStore;
 
 use super::group::ParamGroup;
-use super::state::{check_groups, ParamState, StateStore};
+use super::moments::update_momentum;
+use super::state::{check_groups, StateStore};
 use super::{impl_common, Optimizer};
 use crate::error::Result;
 
@@ -59,19 +60,7 @@ impl Optimizer for Sgd {
                     d = (d + p.affine(wd, 0.0)?)?;
                 }
                 if c.momentum != 0.0 {
-                    let buf = match self.state.map.get_mut(name) {
-                        None => {
-                            let buf = d.copy()?;
-                            self.state.map.insert(name.clone(), ParamState { step: 1, bufs: vec![buf.clone()] });
-                            buf
-                        }
-                        Some(st) => {
-                            let buf = (st.bufs[0].affine(c.momentum, 0.0)? + d.affine(1.0 - c.dampening, 0.0)?)?;
-                            st.bufs[0] = buf.clone();
-                            st.step += 1;
-                            buf
-                        }
-                    };
+                    let buf = update_momentum(&mut self.state, name, &d, c.momentum, c.dampening)?;
                     d = if c.nesterov { (d + buf.affine(c.momentum, 0.0)?)? } else { buf };
                 }
                 var.set(&(p - d.affine(lr, 0.0)?)?)?;
