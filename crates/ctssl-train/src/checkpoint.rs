@@ -153,27 +153,9 @@ impl Checkpoint {
         })
     }
 
-    /// Writes the checkpoint to `path` atomically: a hidden temporary file in the same folder is written,
-    /// flushed to disk, then renamed over `path`, and the folder is synced.
+    /// Writes the checkpoint to `path` atomically (see [`write_bytes_atomic`]).
     pub fn write_atomic(&self, path: &Path) -> Result<()> {
-        let bytes = self.to_bytes()?;
-        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let file_name = path
-            .file_name()
-            .ok_or_else(|| TrainError::InvalidArgument(format!("{} has no file name", path.display())))?;
-        let tmp = dir.join(format!(".{}.tmp", file_name.to_string_lossy()));
-        let write = || -> std::io::Result<()> {
-            let mut f = File::create(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()
-        };
-        write().map_err(|e| TrainError::io(&tmp, e))?;
-        fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))?;
-        // Make the rename durable; not every platform can open a folder, so this is best effort.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
-        Ok(())
+        write_bytes_atomic(path, &self.to_bytes()?)
     }
 
     /// Saves to `dir/ckpt-<step>.safetensors` (creating `dir`) and returns the path.
@@ -265,6 +247,28 @@ pub fn check_finite(value: f64, step: u64) -> Result<()> {
     } else {
         Err(TrainError::NonFinite { step, value })
     }
+}
+
+/// Writes `bytes` to `path` atomically: a hidden temporary file in the same folder is written, flushed to
+/// disk, then renamed over `path`, and the folder is synced. A reader sees the old file or the new one,
+/// never a part.
+pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let file_name =
+        path.file_name().ok_or_else(|| TrainError::InvalidArgument(format!("{} has no file name", path.display())))?;
+    let tmp = dir.join(format!(".{}.tmp", file_name.to_string_lossy()));
+    let write = || -> std::io::Result<()> {
+        let mut f = File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()
+    };
+    write().map_err(|e| TrainError::io(&tmp, e))?;
+    fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))?;
+    // Make the rename durable; not every platform can open a folder, so this is best effort.
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 #[cfg(test)]

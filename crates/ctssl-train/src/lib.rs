@@ -46,10 +46,12 @@ pub mod error;
 pub mod eval;
 pub mod method;
 pub mod metrics;
+pub mod plot;
 pub mod optim;
 pub mod progress;
 pub mod schedule;
 pub mod stats;
+pub mod study;
 pub mod trainer;
 
 pub use error::{Result, TrainError};

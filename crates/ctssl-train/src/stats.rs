@@ -24,7 +24,7 @@ pub fn t_quantile_975(df: usize) -> Option<f64> {
 }
 
 /// Mean, sample standard deviation and 95% confidence half-width of a set of per-seed values.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct MeanCi {
     /// Number of values.
     pub n: usize,

@@ -10,7 +10,7 @@ use super::{impl_common, Optimizer};
 use crate::error::Result;
 
 /// Settings of [`AdamW`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct AdamWConfig {
     /// Base learning rate.
     pub lr: f64,

@@ -9,7 +9,7 @@ use super::{impl_common, Optimizer};
 use crate::error::Result;
 
 /// Settings of [`Lars`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct LarsConfig {
     /// Base learning rate.
     pub lr: f64,

@@ -7,6 +7,7 @@
 //! Moments are kept in the dtype of the parameter.
 
 mod adamw;
+mod choice;
 mod clip;
 mod group;
 mod lamb;
@@ -16,6 +17,7 @@ mod sgd;
 mod state;
 
 pub use adamw::{AdamW, AdamWConfig};
+pub use choice::OptimizerChoice;
 pub use clip::{clip_grad_norm, GradAccumulator};
 pub use group::{split_decay, ParamGroup};
 pub use lamb::{Lamb, LambConfig};

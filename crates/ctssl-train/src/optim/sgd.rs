@@ -9,7 +9,7 @@ use super::{impl_common, Optimizer};
 use crate::error::Result;
 
 /// Settings of [`Sgd`].
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct SgdConfig {
     /// Base learning rate.
     pub lr: f64,
