@@ -200,24 +200,7 @@ pub fn write_report(
 mod tests {
     use super::*;
 
-    fn row(task: &str, init: &str, fraction: f64, seed: u64, auc: f64) -> ResultRow {
-        ResultRow {
-            task: task.into(),
-            init: init.into(),
-            protocol: Protocol::Finetune,
-            fraction,
-            seed,
-            train_patients: (fraction * 40.0).round().max(1.0) as usize,
-            train_slices: 100,
-            test_slices: 30,
-            roc_auc: auc,
-            accuracy: auc - 0.1,
-            balanced_accuracy: auc - 0.1,
-            f1_macro: auc - 0.2,
-            best_epoch: 1,
-            seconds: 1.0,
-        }
-    }
+    use crate::study::fixtures::row;
 
     #[test]
     fn report_names_the_method_that_holds_up_and_writes_plots() {

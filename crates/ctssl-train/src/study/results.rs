@@ -212,22 +212,7 @@ mod tests {
     use super::*;
 
     fn row(init: &str, fraction: f64, seed: u64, auc: f64) -> ResultRow {
-        ResultRow {
-            task: "lung".into(),
-            init: init.into(),
-            protocol: Protocol::Finetune,
-            fraction,
-            seed,
-            train_patients: 10,
-            train_slices: 120,
-            test_slices: 40,
-            roc_auc: auc,
-            accuracy: 0.75,
-            balanced_accuracy: 0.7,
-            f1_macro: 0.69,
-            best_epoch: 3,
-            seconds: 1.5,
-        }
+        crate::study::fixtures::row("lung", init, fraction, seed, auc)
     }
 
     #[test]

@@ -154,22 +154,7 @@ mod tests {
     use super::*;
 
     fn row(init: &str, fraction: f64, seed: u64, auc: f64) -> ResultRow {
-        ResultRow {
-            task: "head".into(),
-            init: init.into(),
-            protocol: Protocol::Finetune,
-            fraction,
-            seed,
-            train_patients: (fraction * 20.0) as usize,
-            train_slices: 100,
-            test_slices: 30,
-            roc_auc: auc,
-            accuracy: auc - 0.1,
-            balanced_accuracy: auc - 0.1,
-            f1_macro: auc - 0.2,
-            best_epoch: 1,
-            seconds: 1.0,
-        }
+        crate::study::fixtures::row("head", init, fraction, seed, auc)
     }
 
     #[test]
