@@ -9,50 +9,15 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ctssl_augment::{Image, InMemorySlices, Loader, LoaderConfig, Recipe};
-
-/// Recipes measured (the pre-training ones).
-const RECIPES: &[&str] = &["simclr", "moco_v2", "byol", "swav", "dino", "spark", "study", "study_multi_crop"];
-
-/// A 512 × 512 chest-like slice in HU: air, body, two lungs, a vertebra, with a deterministic texture.
-fn phantom(n: usize, seed: u64) -> Image {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32
-    };
-    let c = n as f32 / 2.0;
-    let data = (0..n * n)
-        .map(|i| {
-            let (y, x) = ((i / n) as f32 - c, (i % n) as f32 - c);
-            let body = (y / (0.42 * n as f32)).powi(2) + (x / (0.46 * n as f32)).powi(2) < 1.0;
-            let lung =
-                |o: f32| ((x - o * n as f32) / (0.15 * n as f32)).powi(2) + (y / (0.28 * n as f32)).powi(2) < 1.0;
-            let bone = (x * x + (y - 0.3 * n as f32).powi(2)).sqrt() < 0.05 * n as f32;
-            let base = if !body {
-                -1000.0
-            } else if bone {
-                700.0
-            } else if lung(-0.2) || lung(0.2) {
-                -850.0
-            } else {
-                40.0
-            };
-            base + if body { 30.0 * next() - 15.0 } else { 0.0 }
-        })
-        .collect();
-    Image::from_vec(n, n, data).expect("phantom shape")
-}
+use ctssl_augment::{chest_phantom, phantom_slices, Loader, LoaderConfig, Recipe, PRETRAINING_RECIPE_NAMES};
 
 fn recipes(c: &mut Criterion) {
-    let slice = phantom(512, 1);
+    let slice = chest_phantom(512, 512, 1).expect("phantom");
     let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("pool");
     let mut group = c.benchmark_group("views_1_thread");
     group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
     for size in [64usize, 128, 224] {
-        for name in RECIPES {
+        for name in PRETRAINING_RECIPE_NAMES {
             let recipe = Recipe::by_name(name, size).expect("recipe");
             group.throughput(Throughput::Elements(recipe.num_views() as u64));
             let mut position = 0u64;
@@ -68,10 +33,7 @@ fn recipes(c: &mut Criterion) {
 }
 
 fn loader(c: &mut Criterion) {
-    let mut slices = InMemorySlices::new();
-    for i in 0..256 {
-        slices.push(phantom(512, i), format!("p{i}")).expect("push");
-    }
+    let slices = phantom_slices(256, 512).expect("slices");
     let config = LoaderConfig { batch_size: 64, prefetch: 4, drop_last: true, ..LoaderConfig::default() };
     let loader = Loader::new(slices, Recipe::study(64), config).expect("loader");
     let mut group = c.benchmark_group("loader_all_threads");

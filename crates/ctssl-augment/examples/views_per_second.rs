@@ -8,10 +8,7 @@
 
 use std::time::Instant;
 
-use ctssl_augment::{Image, InMemorySlices, Loader, LoaderConfig, Recipe};
-
-/// Recipes measured (the pre-training ones).
-const RECIPES: &[&str] = &["simclr", "moco_v2", "byol", "swav", "dino", "spark", "study", "study_multi_crop"];
+use ctssl_augment::{chest_phantom, phantom_slices, Loader, LoaderConfig, Recipe, PRETRAINING_RECIPE_NAMES};
 
 /// On-CPU time of the calling thread in seconds (`None` where schedstat is unavailable).
 fn thread_cpu_seconds() -> Option<f64> {
@@ -29,43 +26,11 @@ fn process_cpu_seconds() -> Option<f64> {
     Some(ticks / 100.0)
 }
 
-/// The 512 × 512 chest-like phantom of `benches/views.rs`.
-fn phantom(n: usize, seed: u64) -> Image {
-    let mut state = seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let mut next = move || {
-        state ^= state << 13;
-        state ^= state >> 7;
-        state ^= state << 17;
-        (state >> 40) as f32 / (1u64 << 24) as f32
-    };
-    let c = n as f32 / 2.0;
-    let data = (0..n * n)
-        .map(|i| {
-            let (y, x) = ((i / n) as f32 - c, (i % n) as f32 - c);
-            let body = (y / (0.42 * n as f32)).powi(2) + (x / (0.46 * n as f32)).powi(2) < 1.0;
-            let lung =
-                |o: f32| ((x - o * n as f32) / (0.15 * n as f32)).powi(2) + (y / (0.28 * n as f32)).powi(2) < 1.0;
-            let bone = (x * x + (y - 0.3 * n as f32).powi(2)).sqrt() < 0.05 * n as f32;
-            let base = if !body {
-                -1000.0
-            } else if bone {
-                700.0
-            } else if lung(-0.2) || lung(0.2) {
-                -850.0
-            } else {
-                40.0
-            };
-            base + if body { 30.0 * next() - 15.0 } else { 0.0 }
-        })
-        .collect();
-    Image::from_vec(n, n, data).expect("phantom shape")
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut seconds = 2.0f64;
     let mut sizes = vec![64usize, 128, 224];
     let mut loader_only = false;
-    let mut recipes: Vec<String> = RECIPES.iter().map(|s| s.to_string()).collect();
+    let mut recipes: Vec<String> = PRETRAINING_RECIPE_NAMES.iter().map(|s| s.to_string()).collect();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
@@ -81,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             other => return Err(format!("unknown argument {other}").into()),
         }
     }
-    let slice = phantom(512, 1);
+    let slice = chest_phantom(512, 512, 1)?;
     if !loader_only {
         println!("| recipe | size | views / sample | views/s (wall) | views/s per CPU-second |");
         println!("|---|---|---|---|---|");
@@ -112,10 +77,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     // Loader: study recipe, 64 px, batches of 64, all cores, prefetch 4, 256 slices of 512 × 512.
-    let mut slices = InMemorySlices::new();
-    for i in 0..256 {
-        slices.push(phantom(512, i), format!("p{i}"))?;
-    }
+    let slices = phantom_slices(256, 512)?;
     for &size in &sizes {
         let config = LoaderConfig { batch_size: 64, prefetch: 4, ..LoaderConfig::default() };
         let loader = Loader::new(slices.clone(), Recipe::study(size), config)?;

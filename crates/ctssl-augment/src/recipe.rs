@@ -37,6 +37,10 @@ pub struct Recipe {
 pub const RECIPE_NAMES: &[&str] =
     &["simclr", "moco_v2", "byol", "swav", "dino", "spark", "study", "study_multi_crop", "finetune", "eval"];
 
+/// The pre-training recipes among [`RECIPE_NAMES`] (what the benchmarks measure).
+pub const PRETRAINING_RECIPE_NAMES: &[&str] =
+    &["simclr", "moco_v2", "byol", "swav", "dino", "spark", "study", "study_multi_crop"];
+
 /// Side of a local crop for a global size: `round(96 / 224 · size)`, at least 1.
 pub fn local_size(size: usize) -> usize {
     ((size as f64 * 96.0 / 224.0).round() as usize).max(1)
@@ -269,6 +273,7 @@ mod tests {
             assert_eq!(r.channels().unwrap(), 1);
         }
         assert!(Recipe::by_name("nope", 64).is_err());
+        assert!(PRETRAINING_RECIPE_NAMES.iter().all(|n| RECIPE_NAMES.contains(n)));
         assert_eq!(Recipe::swav(224).view_sizes(), vec![224, 224, 96, 96, 96, 96, 96, 96]);
         assert_eq!(Recipe::dino(224).num_views(), 10);
         let r = Recipe::swav(64).with_local_crops(2, 2, 32, (0.1, 0.3)).unwrap();

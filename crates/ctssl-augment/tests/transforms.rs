@@ -126,8 +126,9 @@ fn windows_map_as_defined() {
             assert!((multi.at(c, 0, x) - w.apply(v)).abs() < 1e-6);
         }
     }
-    assert!((multi.at(1, 0, 3) - 0.5).abs() < 1e-6); // 40 HU is the soft-tissue centre
-                                                     // A jitter draw shifts the centre by a fraction of the width and scales the width.
+    // 40 HU is the soft-tissue centre.
+    assert!((multi.at(1, 0, 3) - 0.5).abs() < 1e-6);
+    // A jitter draw shifts the centre by a fraction of the width and scales the width.
     let draw =
         JitterDraw { center_shift: 0.1, width_factor: 0.5, brightness: 1.0, contrast: 1.0, brightness_first: true };
     let jittered = draw.window(&HuWindow::new(40.0, 400.0));
