@@ -17,3 +17,4 @@ pub use ctssl_kernels as kernels;
 pub use ctssl_phantom as phantom;
 pub use ctssl_sparse as sparse;
 pub use ctssl_train as train;
+pub mod pipeline;

@@ -49,19 +49,33 @@ pub fn mean_std(z: &Tensor) -> Result<f64> {
 }
 
 /// Effective rank of the embeddings `z` `[N, D]` (as given, not normalised): the exponential of the
-/// entropy of the normalised singular values. 0 for an all-zero matrix.
+/// entropy of the normalised singular values. 0 for an all-zero matrix. The singular values come from the
+/// eigenvalues of the smaller of `ZᵀZ` (`D × D`) and `ZZᵀ` (`N × N`), which share their non-zero spectrum.
 pub fn effective_rank(z: &Tensor) -> Result<f64> {
-    let (_, d) = dims2("effective_rank", "embeddings", z)?;
+    let (n, d) = dims2("effective_rank", "embeddings", z)?;
     let rows = z.detach().to_dtype(DType::F64)?.to_vec2::<f64>()?;
-    let mut gram = vec![0f64; d * d];
-    for r in &rows {
-        for i in 0..d {
-            for j in 0..d {
-                gram[i * d + j] += r[i] * r[j];
+    let gram = if d <= n {
+        let mut g = vec![0f64; d * d];
+        for r in &rows {
+            for i in 0..d {
+                for j in 0..d {
+                    g[i * d + j] += r[i] * r[j];
+                }
             }
         }
-    }
-    let singular: Vec<f64> = symmetric_eigenvalues(&gram, d).into_iter().map(|l| l.max(0.0).sqrt()).collect();
+        symmetric_eigenvalues(&g, d)
+    } else {
+        let mut g = vec![0f64; n * n];
+        for i in 0..n {
+            for j in i..n {
+                let v: f64 = rows[i].iter().zip(&rows[j]).map(|(a, b)| a * b).sum();
+                g[i * n + j] = v;
+                g[j * n + i] = v;
+            }
+        }
+        symmetric_eigenvalues(&g, n)
+    };
+    let singular: Vec<f64> = gram.into_iter().map(|l| l.max(0.0).sqrt()).collect();
     let total: f64 = singular.iter().sum();
     if total <= 0.0 {
         return Ok(0.0);

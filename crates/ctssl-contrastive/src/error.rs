@@ -22,6 +22,12 @@ pub enum ContrastiveError {
     /// An error from candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
+    /// An error from the training core (optimizer, schedule, state loading).
+    #[error(transparent)]
+    Train(#[from] ctssl_train::TrainError),
+    /// An error from the backbone (construction, forward pass).
+    #[error(transparent)]
+    Backbone(#[from] ctssl_backbones::BackboneError),
 }
 
 impl ContrastiveError {

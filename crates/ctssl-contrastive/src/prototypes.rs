@@ -47,6 +47,19 @@ impl Prototypes {
         Ok(l2_normalize(features)?.matmul(&self.weight.t()?)?)
     }
 
+    /// Scores like [`Self::forward`] at training `iteration`: while frozen, the weight enters detached, so no
+    /// gradient reaches the prototypes (an optimizer then skips them, as SwAV's `p.grad = None`).
+    pub fn forward_at(&self, features: &Tensor, iteration: usize) -> Result<Tensor> {
+        if !self.is_frozen(iteration) {
+            return self.forward(features);
+        }
+        let (_, d) = dims2("Prototypes::forward_at", "features", features)?;
+        if d != self.weight.dim(1)? {
+            return Err(ContrastiveError::shape("Prototypes::forward_at", format!("features have {d} dims")));
+        }
+        Ok(l2_normalize(features)?.matmul(&self.weight.as_detached_tensor().t()?)?)
+    }
+
     /// Scores of already-normalised stored features (a SwAV queue), without gradient.
     pub fn scores_detached(&self, normalized: &Tensor) -> Result<Tensor> {
         Ok(normalized.detach().matmul(&self.weight.as_tensor().detach().t()?)?)

@@ -63,3 +63,13 @@ fn monitors_separate_collapsed_from_spread_embeddings() {
     assert_eq!(per_dimension_std(&spread.to_dtype(DType::F32).unwrap()).unwrap().len(), d);
     assert!(uniformity(&spread.narrow(0, 0, 1).unwrap()).is_err());
 }
+
+#[test]
+fn effective_rank_uses_either_gram_matrix() {
+    // Z and Zᵀ share their singular values: the N×N and D×D paths must agree.
+    let v: Vec<f64> = (0..5 * 9).map(|i| ((i * 37 % 11) as f64 - 5.0) / 3.0 + (i as f64 * 0.1).sin()).collect();
+    let z = Tensor::from_vec(v, (5, 9), &Device::Cpu).unwrap();
+    let a = effective_rank(&z).unwrap();
+    let b = effective_rank(&z.t().unwrap().contiguous().unwrap()).unwrap();
+    assert!((a - b).abs() < 1e-9 && a > 1.0 && a <= 5.0, "{a} vs {b}");
+}

@@ -18,18 +18,20 @@ use std::sync::Once;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::{register_font, FontStyle};
+use plotters::style::FontStyle;
 
 use crate::error::{Result, TrainError};
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
 
-fn register() {
+/// Registers the embedded DejaVu Sans as plotters' `sans-serif` font (once; later calls do nothing).
+/// [`LineChart::save`] calls it; other plotters code of the workspace calls it before drawing text.
+pub fn register_font() {
     REGISTER.call_once(|| {
         // The bytes are a valid TrueType font shipped with the crate; a failure would only mean text is
         // missing from plots, which the drawing calls then report as an error.
-        let _ = register_font("sans-serif", FontStyle::Normal, FONT);
+        let _ = plotters::style::register_font("sans-serif", FontStyle::Normal, FONT);
     });
 }
 
@@ -107,7 +109,7 @@ impl LineChart {
     }
 
     fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>, path: &Path) -> Result<()> {
-        register();
+        register_font();
         root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
         let ((x0, x1), (y0, y1)) = self.ranges().ok_or_else(|| plot_error(path, "no finite point to plot"))?;
         let mut builder = ChartBuilder::on(&root);

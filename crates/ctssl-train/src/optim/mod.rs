@@ -17,7 +17,7 @@ mod sgd;
 mod state;
 
 pub use adamw::{AdamW, AdamWConfig};
-pub use choice::OptimizerChoice;
+pub use choice::{OptimizerChoice, OptimizerKind};
 pub use clip::{clip_grad_norm, GradAccumulator};
 pub use group::{split_decay, ParamGroup};
 pub use lamb::{Lamb, LambConfig};

@@ -1,0 +1,331 @@
+//! The study's data: an unlabeled pre-training pool and labeled tasks split by patient, from the embedded
+//! synthetic patients or from the user's DICOM folders.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ctssl_augment::{Image, InMemorySlices};
+use ctssl_phantom::{Dataset, PhantomConfig, Split, Task};
+use ctssl_train::eval::LabeledSet;
+use rayon::prelude::*;
+
+use super::config::DataConfig;
+use super::error::{PipelineError, Result};
+
+/// One labeled task with its patient-level splits.
+#[derive(Debug, Clone)]
+pub struct TaskData {
+    /// Task name.
+    pub name: String,
+    /// Class names, index = label.
+    pub classes: Vec<String>,
+    /// Training split (the label fractions are drawn from it).
+    pub train: LabeledSet,
+    /// Validation split (model selection).
+    pub val: LabeledSet,
+    /// Test split (the reported figures).
+    pub test: LabeledSet,
+}
+
+/// Everything a study reads.
+#[derive(Debug, Clone)]
+pub struct StudyData {
+    /// Unlabeled slices for pre-training (patients disjoint from the labeled tasks' for synthetic data).
+    pub pool: InMemorySlices,
+    /// The labeled tasks.
+    pub tasks: Vec<TaskData>,
+    /// A content hash of every image and label (recorded in the run folder).
+    pub content_hash: String,
+    /// Files that could not be read (path: reason); the run goes on without them.
+    pub skipped: Vec<String>,
+    /// A sentence describing the data.
+    pub description: String,
+}
+
+/// FNV-1a over bytes; enough to tell two datasets apart in a run record.
+#[derive(Debug, Clone, Copy)]
+struct Fnv(u64);
+
+impl Fnv {
+    fn new() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+    fn bytes(&mut self, b: &[u8]) {
+        for &x in b {
+            self.0 = (self.0 ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn slices(&mut self, s: &InMemorySlices, labels: Option<&[u32]>) {
+        for (i, sl) in s.slices.iter().enumerate() {
+            self.bytes(sl.patient_id.as_bytes());
+            for v in &sl.image.data {
+                self.bytes(&v.to_le_bytes());
+            }
+            if let Some(l) = labels {
+                self.bytes(&l[i].to_le_bytes());
+            }
+        }
+    }
+}
+
+fn hash_of(pool: &InMemorySlices, tasks: &[TaskData]) -> String {
+    let mut h = Fnv::new();
+    h.slices(pool, None);
+    for t in tasks {
+        h.bytes(t.name.as_bytes());
+        for s in [&t.train, &t.val, &t.test] {
+            h.slices(&s.slices, Some(&s.labels));
+        }
+    }
+    format!("fnv1a64:{:016x}", h.0)
+}
+
+fn task_of(name: &str) -> Result<Task> {
+    match name {
+        "lung" => Ok(Task::Lung),
+        "organ" => Ok(Task::Organ),
+        "head" => Ok(Task::Head),
+        other => Err(PipelineError::Config(format!("unknown synthetic task `{other}` (known: lung, organ, head)"))),
+    }
+}
+
+fn class_names(task: Task) -> Vec<String> {
+    match task {
+        Task::Lung => vec!["no opacity".into(), "opacity".into()],
+        Task::Head => vec!["no haemorrhage".into(), "haemorrhage".into()],
+        _ => (0..task.classes()).map(|c| format!("organ {c}")).collect(),
+    }
+}
+
+/// The synthetic patients of `cfg` as a pool and the requested tasks (the phantom's own patient splits).
+pub fn phantom_data(cfg: &DataConfig, tasks: &[String]) -> Result<StudyData> {
+    let phantom = PhantomConfig {
+        seed: cfg.phantom_seed,
+        image_size: cfg.phantom_image_size,
+        torso_patients: cfg.labeled_torso_patients,
+        head_patients: cfg.labeled_head_patients,
+        pretrain_torso_patients: cfg.pretrain_torso_patients,
+        pretrain_head_patients: cfg.pretrain_head_patients,
+        torso_slices: cfg.torso_slices,
+        head_slices: cfg.head_slices,
+        ..PhantomConfig::default()
+    };
+    let dataset = Dataset::generate(phantom)?;
+    let mut pool = InMemorySlices::new();
+    for (p, k) in dataset.pretrain_slices() {
+        let patient = &dataset.patients[p];
+        let s = &patient.slices[k];
+        pool.push(Image::from_vec(s.size, s.size, s.values.clone())?, patient.plan.id.clone())?;
+    }
+    let mut out = Vec::new();
+    for name in tasks {
+        let task = task_of(name)?;
+        let mut parts: [(InMemorySlices, Vec<u32>); 3] = Default::default();
+        for s in dataset.samples(task) {
+            let part = match dataset.split(&s) {
+                Some(Split::Train) => 0,
+                Some(Split::Validation) => 1,
+                Some(Split::Test) => 2,
+                None => continue,
+            };
+            let (hu, side) = dataset.image(&s)?;
+            parts[part].0.push(Image::from_vec(side, side, hu)?, dataset.patients[s.patient].plan.id.clone())?;
+            parts[part].1.push(s.label);
+        }
+        let k = task.classes();
+        let [tr, va, te] = parts;
+        out.push(TaskData {
+            name: name.clone(),
+            classes: class_names(task),
+            train: LabeledSet::new(tr.0, tr.1, k)?,
+            val: LabeledSet::new(va.0, va.1, k)?,
+            test: LabeledSet::new(te.0, te.1, k)?,
+        });
+    }
+    let description = format!(
+        "synthetic CT (ctssl-phantom, seed {}): {} labeled torso + {} labeled head patients, pre-training pool of {} + {} \
+         other patients ({} slices), {} px",
+        cfg.phantom_seed,
+        cfg.labeled_torso_patients,
+        cfg.labeled_head_patients,
+        cfg.pretrain_torso_patients,
+        cfg.pretrain_head_patients,
+        pool.slices.len(),
+        cfg.phantom_image_size
+    );
+    let content_hash = hash_of(&pool, &out);
+    Ok(StudyData { pool, tasks: out, content_hash, skipped: Vec::new(), description })
+}
+
+/// Reads every frame of a DICOM file as HU slices (air for padding), with the file's Patient ID.
+fn read_slices(path: &Path) -> std::result::Result<(Vec<Image>, String), String> {
+    let img = ctssl_io::read_image_with(path, &ctssl_io::ReadOptions::for_training()).map_err(|e| e.to_string())?;
+    let (rows, cols) = (img.header.rows as usize, img.header.cols as usize);
+    let frames = (0..img.header.frames as usize)
+        .filter_map(|f| img.frame(f))
+        .map(|v| Image::from_vec(rows, cols, v.to_vec()).map_err(|e| e.to_string()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    Ok((frames, img.header.patient_id.clone()))
+}
+
+/// One row of a labels CSV.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LabelRow {
+    /// The DICOM file (absolute, or relative to the CSV's folder).
+    pub file: PathBuf,
+    /// The task (`default` when the CSV has no task column).
+    pub task: String,
+    /// The class: an integer, or a name (names are numbered in sorted order per task).
+    pub label: String,
+    /// Patient ID from the CSV (else the file's Patient ID is used).
+    pub patient_id: Option<String>,
+}
+
+/// Parses a labels CSV: a header naming `file` and `label`, optionally `task` and `patient_id`.
+pub fn parse_labels_csv(text: &str, base: &Path) -> Result<Vec<LabelRow>> {
+    let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
+    let (_, header) = lines.next().ok_or_else(|| PipelineError::Data("the labels CSV is empty".into()))?;
+    let cols: Vec<String> = header.split(',').map(|c| c.trim().to_lowercase()).collect();
+    let col = |n: &str| cols.iter().position(|c| c == n);
+    let (Some(fc), Some(lc)) = (col("file"), col("label")) else {
+        return Err(PipelineError::Data(format!("the labels CSV header `{header}` needs `file` and `label` columns")));
+    };
+    let (tc, pc) = (col("task"), col("patient_id"));
+    lines
+        .map(|(i, line)| {
+            let f: Vec<&str> = line.split(',').map(str::trim).collect();
+            let get = |c: usize| {
+                f.get(c).copied().filter(|v| !v.is_empty()).ok_or_else(|| {
+                    PipelineError::Data(format!("labels CSV line {}: column {} is missing in `{line}`", i + 1, cols[c]))
+                })
+            };
+            let file = PathBuf::from(get(fc)?);
+            Ok(LabelRow {
+                file: if file.is_absolute() { file } else { base.join(file) },
+                task: tc.map(get).transpose()?.unwrap_or("default").to_string(),
+                label: get(lc)?.to_string(),
+                patient_id: pc.and_then(|c| f.get(c).filter(|v| !v.is_empty()).map(|v| v.to_string())),
+            })
+        })
+        .collect()
+}
+
+/// The user's data: a pre-training folder (scanned recursively for CT) and/or a labels CSV; tasks are
+/// split by patient with `val_fraction` / `test_fraction` and `seed`. Unreadable files are skipped with
+/// their path and reason.
+pub fn dicom_data(cfg: &DataConfig, seed: u64) -> Result<StudyData> {
+    let mut skipped = Vec::new();
+    let mut pool = InMemorySlices::new();
+    if let Some(dir) = &cfg.pretrain_dir {
+        let manifest = ctssl_io::scan(&[dir], &ctssl_io::ScanOptions::ct_only())?;
+        skipped.extend(manifest.skipped.iter().map(|s| format!("{}: {}", s.path.display(), s.message)));
+        let paths: Vec<PathBuf> = manifest.slices().map(|s| s.slice.path.clone()).collect();
+        let read: Vec<(PathBuf, std::result::Result<(Vec<Image>, String), String>)> =
+            paths.into_par_iter().map(|p| (p.clone(), read_slices(&p))).collect();
+        for (path, r) in read {
+            match r {
+                Ok((frames, pid)) => {
+                    for f in frames {
+                        pool.push(f, pid.clone())?;
+                    }
+                }
+                Err(e) => skipped.push(format!("{}: {e}", path.display())),
+            }
+        }
+    }
+    let mut tasks = Vec::new();
+    if let Some(csv) = &cfg.labels_csv {
+        let text = std::fs::read_to_string(csv).map_err(|e| PipelineError::io(csv, e))?;
+        let rows = parse_labels_csv(&text, csv.parent().unwrap_or(Path::new(".")))?;
+        let mut by_task: BTreeMap<String, Vec<&LabelRow>> = BTreeMap::new();
+        for r in &rows {
+            by_task.entry(r.task.clone()).or_default().push(r);
+        }
+        for (task, rows) in by_task {
+            let mut names: Vec<String> = rows.iter().map(|r| r.label.clone()).collect();
+            names.sort_by(|a, b| match (a.parse::<u32>(), b.parse::<u32>()) {
+                (Ok(x), Ok(y)) => x.cmp(&y),
+                _ => a.cmp(b),
+            });
+            names.dedup();
+            let read: Vec<_> = rows.par_iter().map(|r| (r, read_slices(&r.file))).collect();
+            let mut slices = InMemorySlices::new();
+            let mut labels = Vec::new();
+            for (r, res) in read {
+                match res {
+                    Ok((frames, pid)) => {
+                        let class = names.iter().position(|n| *n == r.label).unwrap_or(0) as u32;
+                        for f in frames {
+                            slices.push(f, r.patient_id.clone().unwrap_or_else(|| pid.clone()))?;
+                            labels.push(class);
+                        }
+                    }
+                    Err(e) => skipped.push(format!("{}: {e}", r.file.display())),
+                }
+            }
+            if labels.is_empty() {
+                return Err(PipelineError::Data(format!("task {task}: no readable labeled file")));
+            }
+            let all = LabeledSet::new(slices, labels, names.len().max(2))?;
+            let (train, val, test) = all.split_by_patient(cfg.val_fraction, cfg.test_fraction, seed)?;
+            tasks.push(TaskData { name: task, classes: names, train, val, test });
+        }
+    }
+    if pool.slices.is_empty() && tasks.is_empty() {
+        return Err(PipelineError::Data("no readable CT slice in the given folders".into()));
+    }
+    let description = format!(
+        "DICOM: pre-training pool {} slices from {}; {} labeled task(s) from {}; {} file(s) skipped",
+        pool.slices.len(),
+        cfg.pretrain_dir.as_ref().map_or("-".into(), |p| p.display().to_string()),
+        tasks.len(),
+        cfg.labels_csv.as_ref().map_or("-".into(), |p| p.display().to_string()),
+        skipped.len()
+    );
+    let content_hash = hash_of(&pool, &tasks);
+    Ok(StudyData { pool, tasks, content_hash, skipped, description })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_csv_needs_file_and_label_and_resolves_paths() {
+        let rows = parse_labels_csv("file,label,task\na.dcm,1,lung\n/abs/b.dcm,0,lung\n", Path::new("/data")).unwrap();
+        assert_eq!(rows[0].file, PathBuf::from("/data/a.dcm"));
+        assert_eq!(rows[1].file, PathBuf::from("/abs/b.dcm"));
+        assert_eq!(rows[0].task, "lung");
+        assert!(parse_labels_csv("path,class\n", Path::new(".")).is_err());
+        let err = parse_labels_csv("file,label\na.dcm,\n", Path::new(".")).unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("label"), "{err}");
+    }
+
+    #[test]
+    fn synthetic_data_keeps_pool_and_tasks_apart() {
+        let cfg = DataConfig {
+            source: "phantom".into(),
+            phantom_seed: 3,
+            labeled_torso_patients: 6,
+            labeled_head_patients: 6,
+            pretrain_torso_patients: 2,
+            pretrain_head_patients: 1,
+            torso_slices: 8,
+            head_slices: 4,
+            phantom_image_size: 64,
+            pretrain_dir: None,
+            labels_csv: None,
+            val_fraction: 0.15,
+            test_fraction: 0.15,
+        };
+        let d = phantom_data(&cfg, &["lung".into(), "head".into()]).unwrap();
+        assert_eq!(d.tasks.len(), 2);
+        let pool_ids: std::collections::BTreeSet<&str> = d.pool.slices.iter().map(|s| s.patient_id.as_str()).collect();
+        for t in &d.tasks {
+            for s in [&t.train, &t.val, &t.test] {
+                assert!(s.slices.slices.iter().all(|x| !pool_ids.contains(x.patient_id.as_str())));
+            }
+        }
+        assert_eq!(d.content_hash, phantom_data(&cfg, &["lung".into(), "head".into()]).unwrap().content_hash);
+    }
+}

@@ -1,0 +1,56 @@
+//! The error type of the composed workflows (pre-training, fine-tuning, the study).
+
+use std::path::{Path, PathBuf};
+
+/// What can stop a workflow; a bad file inside a dataset is reported and skipped, not raised.
+#[derive(Debug, thiserror::Error)]
+pub enum PipelineError {
+    /// The configuration is invalid (names the key and the value).
+    #[error("config: {0}")]
+    Config(String),
+    /// The data cannot be used (no slices, a label file that does not parse ...).
+    #[error("data: {0}")]
+    Data(String),
+    /// A file-system operation failed.
+    #[error("i/o on {path}: {source}")]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The underlying error.
+        source: std::io::Error,
+    },
+    /// DICOM reading or scanning failed.
+    #[error(transparent)]
+    Dicom(#[from] ctssl_io::IoError),
+    /// Synthetic data generation failed.
+    #[error(transparent)]
+    Phantom(#[from] ctssl_phantom::PhantomError),
+    /// View generation failed.
+    #[error(transparent)]
+    Augment(#[from] ctssl_augment::AugmentError),
+    /// A backbone operation failed.
+    #[error(transparent)]
+    Backbone(#[from] ctssl_backbones::BackboneError),
+    /// Training or evaluation failed.
+    #[error(transparent)]
+    Train(#[from] ctssl_train::TrainError),
+    /// A contrastive method failed.
+    #[error(transparent)]
+    Contrastive(#[from] ctssl_contrastive::ContrastiveError),
+    /// SparK failed.
+    #[error(transparent)]
+    Sparse(#[from] ctssl_sparse::SparseError),
+    /// A tensor operation failed.
+    #[error("candle: {0}")]
+    Candle(#[from] candle_core::Error),
+}
+
+impl PipelineError {
+    /// Wraps an I/O error with its path.
+    pub fn io(path: &Path, source: std::io::Error) -> Self {
+        PipelineError::Io { path: path.to_path_buf(), source }
+    }
+}
+
+/// Result alias of the workflows.
+pub type Result<T> = std::result::Result<T, PipelineError>;

@@ -1,0 +1,82 @@
+//! Every pre-training method by name, with the views and the optimizer it trains with: the one place
+//! where the study learns what a method needs.
+
+use candle_core::Device;
+use ctssl_augment::Recipe;
+use ctssl_backbones::ResNetConfig;
+use ctssl_contrastive::{build_method, method_spec, Scale};
+use ctssl_train::method::PretrainMethod;
+use ctssl_train::optim::Optimizer;
+use ctssl_train::trainer::TrainerConfig;
+
+use super::error::Result;
+
+/// The methods the study can pre-train.
+pub const METHODS: [&str; 8] = ["spark", "simclr", "moco_v2", "byol", "swav", "barlow_twins", "vicreg", "dino"];
+
+/// Whose views a method trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Views {
+    /// The reference study's recipe where the method is one of the study's (MoCo v2, BYOL, SwAV); the
+    /// method's own published recipe otherwise.
+    Study,
+    /// Every method's own published recipe.
+    Own,
+}
+
+/// A method ready to train: the method, its views, its optimizer and the trainer's schedules.
+pub struct MethodRun {
+    /// The method (networks, loss, teachers).
+    pub method: Box<dyn PretrainMethod>,
+    /// The views of each sample.
+    pub recipe: Recipe,
+    /// The optimizer over the method's trainable variables.
+    pub optimizer: Box<dyn Optimizer>,
+    /// Learning-rate and weight-decay schedules, clipping, seed.
+    pub trainer: TrainerConfig,
+    /// The optimizer settings, as recorded in the run's config.
+    pub optimizer_settings: String,
+}
+
+/// Everything that sizes a pre-training run.
+#[derive(Debug, Clone, Copy)]
+pub struct RunShape {
+    /// Side of the views.
+    pub image_size: usize,
+    /// Samples per batch.
+    pub batch_size: usize,
+    /// Passes over the pool.
+    pub epochs: u64,
+    /// Batches per epoch.
+    pub steps_per_epoch: u64,
+    /// Multiplies the method's default learning rate.
+    pub lr_scale: f64,
+    /// Seed of the run.
+    pub seed: u64,
+}
+
+/// Builds method `name` on `backbone` for a run of `shape`.
+pub fn method_run(
+    name: &str,
+    backbone: ResNetConfig,
+    shape: RunShape,
+    views: Views,
+    device: &Device,
+) -> Result<MethodRun> {
+    let scale = Scale::for_backbone(&backbone);
+    if name == "spark" {
+        return super::spark::spark_run(backbone, shape, scale == Scale::Paper, device);
+    }
+    let spec = method_spec(name, scale)?;
+    let recipe_name = match views {
+        Views::Study => spec.study_recipe.unwrap_or(spec.recipe),
+        Views::Own => spec.recipe,
+    };
+    let recipe = Recipe::by_name(recipe_name, shape.image_size)?;
+    let method = build_method(name, backbone, shape.seed, device)?;
+    let mut choice = spec.optimizer;
+    choice.lr *= shape.lr_scale;
+    let optimizer = choice.build(method.trainable_vars(), shape.batch_size)?;
+    let trainer = choice.trainer_config(shape.epochs, shape.steps_per_epoch, shape.batch_size, shape.seed)?;
+    Ok(MethodRun { method, recipe, optimizer, trainer, optimizer_settings: format!("{choice:?}") })
+}

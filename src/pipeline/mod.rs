@@ -1,0 +1,35 @@
+//! The workflows a user runs, composed from the crates: the study's configuration and presets
+//! ([`config`]), its data from synthetic patients or DICOM folders ([`data`]), every method by name
+//! ([`methods`]), one pre-training run ([`pretrain`]), one evaluation ([`evaluate`]) and the whole
+//! label-fraction study ([`study`]). The `pretrain`, `finetune` and `study` examples are thin command
+//! lines over these.
+
+pub mod config;
+pub mod data;
+pub mod error;
+pub mod evaluate;
+pub mod methods;
+pub mod pretrain;
+mod spark;
+pub mod study;
+
+pub use config::StudyConfig;
+pub use error::{PipelineError, Result};
+pub use study::{run_study, StudyOutcome};
+
+/// The device of a name: `cpu`, or `cuda` / `cuda:N` (needs the `cuda` feature of this package).
+pub fn device(name: &str) -> Result<candle_core::Device> {
+    match name {
+        "cpu" => Ok(candle_core::Device::Cpu),
+        n if n == "cuda" || n.starts_with("cuda:") => {
+            let ordinal = n
+                .strip_prefix("cuda:")
+                .map_or(Ok(0), |o| o.parse::<usize>())
+                .map_err(|_| PipelineError::Config(format!("bad device `{n}` (cpu, cuda or cuda:N)")))?;
+            candle_core::Device::new_cuda(ordinal).map_err(|e| {
+                PipelineError::Config(format!("device {n}: {e} (build with `--features cuda` on a machine with CUDA)"))
+            })
+        }
+        other => Err(PipelineError::Config(format!("unknown device `{other}` (cpu, cuda or cuda:N)"))),
+    }
+}

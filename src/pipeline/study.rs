@@ -1,0 +1,322 @@
+//! The whole study: pre-train every method on the unlabeled pool, then for every task, seed, label
+//! fraction and initialisation (each method and random), fine-tune and linear-probe, and write
+//! `results.csv`, `report.md` and the plots. Every finished evaluation is saved at once; a stopped study
+//! started again with the same folder redoes nothing that is finished.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::Device;
+use ctssl_train::checkpoint::write_bytes_atomic;
+use ctssl_train::study::{nested_subsets, permille, write_report, NestedSubsets, Protocol, ResultsTable, RunKey};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::config::StudyConfig;
+use super::data::{dicom_data, phantom_data, StudyData};
+use super::error::{PipelineError, Result};
+use super::evaluate::{finetune_point, probe_point, task_features, EvalPoint, Init, TaskFeatures};
+use super::methods::{RunShape, Views};
+use super::pretrain::{pretrain, PretrainRequest};
+
+/// What a finished study left behind.
+#[derive(Debug, Clone)]
+pub struct StudyOutcome {
+    /// `report.md`.
+    pub report: PathBuf,
+    /// `results.csv`.
+    pub results: PathBuf,
+    /// Rows in the results table.
+    pub rows: usize,
+    /// Evaluations run by this call (the rest were already done).
+    pub evaluated: usize,
+    /// Wall time of this call in seconds.
+    pub seconds: f64,
+}
+
+/// The current commit of the source tree, if it is a git checkout (`<hash>` or `<hash>+modified`).
+pub fn git_commit() -> String {
+    let run = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    match run(&["rev-parse", "HEAD"]) {
+        Some(hash) if !hash.is_empty() => {
+            let dirty = run(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+            if dirty {
+                format!("{hash}+modified")
+            } else {
+                hash
+            }
+        }
+        _ => "unknown (not a git checkout)".into(),
+    }
+}
+
+fn load_data(cfg: &StudyConfig) -> Result<StudyData> {
+    if cfg.data.source == "phantom" {
+        phantom_data(&cfg.data, &cfg.protocol.tasks)
+    } else {
+        let mut d = dicom_data(&cfg.data, cfg.pretrain.seed)?;
+        d.tasks.retain(|t| {
+            cfg.protocol.tasks.iter().any(|n| n == &t.name) || cfg.protocol.tasks.iter().any(|n| n == "all")
+        });
+        Ok(d)
+    }
+}
+
+/// Checks that `out` holds no study of another configuration or other data, then records this one.
+fn claim_folder(cfg: &StudyConfig, data: &StudyData, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| PipelineError::io(out, e))?;
+    let toml = cfg.to_toml()?;
+    let cfg_path = out.join("config.toml");
+    if let Ok(old) = std::fs::read_to_string(&cfg_path) {
+        if old != toml {
+            return Err(PipelineError::Config(format!(
+                "{} holds a study with another configuration; choose another --out or delete the folder",
+                out.display()
+            )));
+        }
+    }
+    let data_path = out.join("data.txt");
+    if let Ok(old) = std::fs::read_to_string(&data_path) {
+        if old.lines().next() != Some(data.content_hash.as_str()) {
+            return Err(PipelineError::Config(format!(
+                "{} holds a study of other data (hash {}, now {})",
+                out.display(),
+                old.lines().next().unwrap_or(""),
+                data.content_hash
+            )));
+        }
+    }
+    write_bytes_atomic(&cfg_path, toml.as_bytes())?;
+    let mut record = format!("{}\n{}\n", data.content_hash, data.description);
+    for s in &data.skipped {
+        record.push_str(&format!("skipped: {s}\n"));
+    }
+    write_bytes_atomic(&data_path, record.as_bytes())?;
+    Ok(())
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template("{msg:>12} [{elapsed_precise}] {wide_bar} {pos}/{len} (eta {eta})")
+    {
+        pb.set_style(style);
+    }
+    pb.set_message(what.to_string());
+    pb
+}
+
+/// Runs (or resumes) the study of `cfg` in `out`.
+pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<StudyOutcome> {
+    let t0 = Instant::now();
+    cfg.validate()?;
+    let data = load_data(cfg)?;
+    for s in &data.skipped {
+        eprintln!("skipped {s}");
+    }
+    eprintln!("data: {} ({})", data.description, data.content_hash);
+    claim_folder(cfg, &data, out)?;
+    let backbone = cfg.backbone()?;
+    let views = Views::Study;
+
+    // 1. Pre-training.
+    let mut pretrain_seconds: BTreeMap<String, f64> = BTreeMap::new();
+    let mut inits: Vec<(String, Init)> = Vec::new();
+    if cfg.protocol.random_init {
+        inits.push(("random".into(), Init::Random));
+    }
+    for method in &cfg.pretrain.methods {
+        let dir = out.join("pretrain").join(method);
+        let req = PretrainRequest {
+            method,
+            backbone: backbone.clone(),
+            shape: RunShape {
+                image_size: cfg.model.image_size,
+                batch_size: cfg.pretrain.batch_size,
+                epochs: cfg.pretrain.epochs,
+                steps_per_epoch: 0,
+                lr_scale: cfg.pretrain.lr_scale,
+                seed: cfg.pretrain.seed,
+            },
+            views,
+            checkpoint_every: cfg.pretrain.checkpoint_every,
+            stop_after: None,
+        };
+        eprintln!("pre-training {method} ...");
+        let o = pretrain(&req, &data.pool, &dir, device)?;
+        let secs_path = dir.join("seconds.txt");
+        let secs = match &o.summary {
+            Some(_) => {
+                let previous: f64 =
+                    std::fs::read_to_string(&secs_path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0.0);
+                let total = previous + o.seconds;
+                write_bytes_atomic(&secs_path, format!("{total:.1}\n").as_bytes())?;
+                total
+            }
+            None => std::fs::read_to_string(&secs_path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(f64::NAN),
+        };
+        eprintln!("pre-trained {method} in {secs:.0} s: {}", o.encoder.display());
+        pretrain_seconds.insert(method.clone(), secs);
+        inits.push((method.clone(), Init::Encoder(o.encoder)));
+    }
+
+    // 2. Subsets, per task and seed.
+    let mut subsets: BTreeMap<(String, u64), NestedSubsets> = BTreeMap::new();
+    let mut skipped: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for task in &data.tasks {
+        let patients: Vec<String> = task.train.slices.slices.iter().map(|s| s.patient_id.clone()).collect();
+        for &seed in &cfg.protocol.seeds {
+            let s = nested_subsets(&patients, &task.train.labels, &cfg.protocol.fractions, seed)?;
+            for k in &s.skipped {
+                skipped.entry(task.name.clone()).or_default().push(format!(
+                    "{:.0} % (seed {seed}): {}",
+                    k.fraction * 100.0,
+                    k.reason
+                ));
+            }
+            subsets.insert((task.name.clone(), seed), s);
+        }
+    }
+
+    // 3. Evaluations.
+    let results_path = out.join("results.csv");
+    let mut table = ResultsTable::load(&results_path)?;
+    let done = table.done();
+    let protocols: Vec<Protocol> = if cfg.finetune.linear_probe {
+        vec![Protocol::Finetune, Protocol::LinearProbe]
+    } else {
+        vec![Protocol::Finetune]
+    };
+    let key = |task: &str, init: &str, protocol: Protocol, fraction: f64, seed: u64| RunKey {
+        task: task.to_string(),
+        init: init.to_string(),
+        protocol,
+        fraction_permille: permille(fraction),
+        seed,
+    };
+    let mut todo = 0u64;
+    for task in &data.tasks {
+        for (name, _) in &inits {
+            for &seed in &cfg.protocol.seeds {
+                for sub in &subsets[&(task.name.clone(), seed)].subsets {
+                    for &p in &protocols {
+                        todo += u64::from(!done.contains(&key(&task.name, name, p, sub.fraction, seed)));
+                    }
+                }
+            }
+        }
+    }
+    let pb = bar(todo, "evaluating");
+    let mut evaluated = 0usize;
+    for task in &data.tasks {
+        for (name, init) in &inits {
+            let mut features: Option<TaskFeatures> = None;
+            for &seed in &cfg.protocol.seeds {
+                for sub in &subsets[&(task.name.clone(), seed)].subsets {
+                    let point = EvalPoint { task, init_name: name, subset: sub, seed };
+                    for &p in &protocols {
+                        if done.contains(&key(&task.name, name, p, sub.fraction, seed)) {
+                            continue;
+                        }
+                        pb.set_message(format!("{} {name}", task.name));
+                        let row = match p {
+                            Protocol::Finetune => {
+                                finetune_point(point, init, &backbone, &cfg.finetune, cfg.model.image_size, device)?
+                            }
+                            Protocol::LinearProbe => {
+                                if features.is_none() {
+                                    features =
+                                        Some(task_features(&backbone, init, task, cfg.model.image_size, device)?);
+                                }
+                                let f = features.as_ref().ok_or_else(|| PipelineError::Data("no features".into()))?;
+                                probe_point(point, f, &cfg.finetune)?
+                            }
+                        };
+                        pb.println(format!(
+                            "{:<6} {:<12} {:<12} {:>5.1} % seed {} : AUC {:.3} acc {:.3} ({:.1} s)",
+                            row.task,
+                            row.init,
+                            row.protocol.name(),
+                            row.fraction * 100.0,
+                            row.seed,
+                            row.roc_auc,
+                            row.accuracy,
+                            row.seconds
+                        ));
+                        table.push(row);
+                        table.save(&results_path)?;
+                        evaluated += 1;
+                        pb.inc(1);
+                    }
+                }
+            }
+        }
+    }
+    pb.finish_and_clear();
+
+    // 4. Report.
+    let threads = rayon::current_num_threads();
+    let mut facts: Vec<(String, String)> = vec![
+        ("preset".into(), cfg.preset.clone()),
+        ("data".into(), data.description.clone()),
+        ("data hash".into(), data.content_hash.clone()),
+        (
+            "backbone".into(),
+            format!(
+                "{} (stem {}, width {}), {} px, 1 channel",
+                cfg.model.arch, cfg.model.stem, cfg.model.base_width, cfg.model.image_size
+            ),
+        ),
+        (
+            "pre-training".into(),
+            format!(
+                "{} epochs, batch {}, seed {}; views: the study's recipe for MoCo v2 / BYOL / SwAV, each method's own otherwise",
+                cfg.pretrain.epochs, cfg.pretrain.batch_size, cfg.pretrain.seed
+            ),
+        ),
+        (
+            "pre-training time".into(),
+            pretrain_seconds.iter().map(|(m, s)| format!("{m} {s:.0} s")).collect::<Vec<_>>().join(", "),
+        ),
+        (
+            "fine-tuning".into(),
+            format!(
+                "Adam lr {}, L2 weight decay {}, batch {}, {} epochs ({} with the backbone frozen), model kept on validation accuracy",
+                cfg.finetune.lr,
+                cfg.finetune.weight_decay,
+                cfg.finetune.batch_size,
+                cfg.finetune.epochs,
+                cfg.finetune.frozen_epochs
+            ),
+        ),
+        (
+            "label fractions".into(),
+            cfg.protocol.fractions.iter().map(|f| format!("{} %", f * 100.0)).collect::<Vec<_>>().join(", "),
+        ),
+        ("seeds".into(), format!("{:?} (each draws its own nested, stratified, patient-level subsets)", cfg.protocol.seeds)),
+        ("git commit".into(), git_commit()),
+        ("machine".into(), format!("{} {}, {threads} threads, device {device:?}", std::env::consts::OS, std::env::consts::ARCH)),
+        ("this call".into(), format!("{evaluated} evaluations in {:.1} min", t0.elapsed().as_secs_f64() / 60.0)),
+    ];
+    if cfg.finetune.linear_probe {
+        facts.push((
+            "linear probe".into(),
+            format!("{} epochs, lr {}, on frozen pooled features", cfg.finetune.probe_epochs, cfg.finetune.probe_lr),
+        ));
+    }
+    let report = write_report(out, &table.rows, &facts, &skipped)?;
+    Ok(StudyOutcome {
+        report,
+        results: results_path,
+        rows: table.rows.len(),
+        evaluated,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
