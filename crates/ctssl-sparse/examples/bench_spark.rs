@@ -1,10 +1,14 @@
 //! Times SparK pre-training steps on synthetic images.
 //!
-//! `cargo run --release -p ctssl-sparse --example bench_spark -- --arch resnet18 --size 128 --batch 16 --path dense`
+//! `cargo run --release -p ctssl-sparse --example bench_spark -- --arch resnet18 --size 128 --batch 16 --path sparse`
+//! (`--path dense` for the dense-masked reference, `--decoder-width 256` for a lighter decoder,
+//! `--encoder-only` to time the encoder alone, `--plain` to also time the unmasked dense backbone).
 //!
-//! Prints, as its last lines, `encoder_images_per_second=` (the masked encoder's forward + backward alone),
-//! `images_per_second=` (the whole step: encoder, densify, decoder, loss, backward, AdamW) and
-//! `peak_memory_mb=` (the process's peak resident set, VmHWM, Linux only).
+//! Prints the seconds per step of each part (`seconds_per_step_<part>=`: encoder, densify, decoder and
+//! loss forward, the whole backward, the optimizer) and, as its last lines, `encoder_images_per_second=`
+//! (the masked encoder's forward + backward alone), `images_per_second=` (the whole step: encoder,
+//! densify, decoder, loss, backward, AdamW) and `peak_memory_mb=` (the process's peak resident set,
+//! VmHWM, Linux only).
 
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -15,7 +19,7 @@ use candle_core::{Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use clap::Parser;
 use ctssl_backbones::ResNetConfig;
-use ctssl_sparse::{MaskGenerator, Spark, SparkConfig};
+use ctssl_sparse::{ExecutionPath, MaskGenerator, SparkConfig, SparkModel};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -46,6 +50,12 @@ struct Args {
     /// Seed of weights, images and masks.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// Also time the plain (unmasked) backbone's forward + backward.
+    #[arg(long)]
+    plain: bool,
+    /// Skip the whole-step timing (encoder only).
+    #[arg(long)]
+    encoder_only: bool,
 }
 
 fn peak_memory_mb() -> Option<f64> {
@@ -57,17 +67,13 @@ fn peak_memory_mb() -> Option<f64> {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    match args.path.as_str() {
-        "dense" => {}
-        "sparse" => return Err("--path sparse: the truly sparse encoder is not implemented yet".into()),
-        other => return Err(format!("--path must be dense or sparse, got `{other}`").into()),
-    }
+    let path = ExecutionPath::from_name(&args.path)?;
     let dev = Device::Cpu;
-    let mut config = SparkConfig::new(ResNetConfig::from_name(&args.arch)?).with_mask_ratio(args.mask_ratio);
+    let mut config = SparkConfig::default().with_mask_ratio(args.mask_ratio).with_path(path);
     if let Some(w) = args.decoder_width {
         config = config.with_decoder_width(w);
     }
-    let model = Spark::new(config, args.seed, &dev)?;
+    let model = SparkModel::new(ResNetConfig::from_name(&args.arch)?, &config, args.seed, &dev)?;
     let generator = MaskGenerator::new(model.patch_size(), args.mask_ratio)?;
     let (n, s) = (args.batch, args.size);
     let x = Tensor::randn(0f32, 1.0, (n, 1, s, s), &dev)?;
@@ -112,31 +118,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let _grads = total.backward()?;
         Ok(())
     };
-    plain_step()?;
-    let t = Instant::now();
-    for _ in 0..args.steps {
+    let images = (n * args.steps) as f64;
+    if args.plain {
         plain_step()?;
+        let t = Instant::now();
+        for _ in 0..args.steps {
+            plain_step()?;
+        }
+        println!("plain_backbone_images_per_second={:.2}", images / t.elapsed().as_secs_f64());
     }
-    let plain_seconds = t.elapsed().as_secs_f64();
+    if args.encoder_only {
+        println!("encoder_images_per_second={:.2}", images / encoder_seconds);
+        match peak_memory_mb() {
+            Some(mb) => println!("peak_memory_mb={mb:.1}"),
+            None => println!("peak_memory_mb=unavailable"),
+        }
+        return Ok(());
+    }
 
-    let mut full_step = |step: u64| -> Result<f32, Box<dyn std::error::Error>> {
+    // The whole step, timed by part: [encoder, densify, decoder, loss, backward, optimizer].
+    let mut parts = [0.0f64; 6];
+    let mut full_step = |step: u64, parts: &mut [f64; 6]| -> Result<f32, Box<dyn std::error::Error>> {
         let mask = generator.generate(n, s, s, args.seed, step)?;
-        let out = model.forward(&x, &mask, true)?;
-        opt.backward_step(&out.loss)?;
+        let (out, times) = model.forward_timed(&x, &mask, true)?;
+        let t = Instant::now();
+        let grads = out.loss.backward()?;
+        let backward = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        opt.step(&grads)?;
+        let optimizer = t.elapsed().as_secs_f64();
+        for (p, v) in
+            parts.iter_mut().zip([times.encoder, times.densify, times.decoder, times.loss, backward, optimizer])
+        {
+            *p += v;
+        }
         Ok(out.loss.to_scalar::<f32>()?)
     };
+    let mut scratch = [0.0f64; 6];
     for step in 0..args.warmup {
-        full_step(step as u64)?;
+        full_step(step as u64, &mut scratch)?;
     }
     let t = Instant::now();
     let mut last = 0.0;
     for step in 0..args.steps {
-        last = full_step((args.warmup + step) as u64)?;
+        last = full_step((args.warmup + step) as u64, &mut parts)?;
     }
     let step_seconds = t.elapsed().as_secs_f64();
     println!("last_loss={last}");
-    let images = (n * args.steps) as f64;
-    println!("plain_backbone_images_per_second={:.2}", images / plain_seconds);
+    let names = ["encoder_forward", "densify_forward", "decoder_forward", "loss_forward", "backward", "optimizer"];
+    for (name, v) in names.iter().zip(parts) {
+        println!("seconds_per_step_{name}={:.3}", v / args.steps as f64);
+    }
     println!("encoder_images_per_second={:.2}", images / encoder_seconds);
     println!("images_per_second={:.2}", images / step_seconds);
     match peak_memory_mb() {

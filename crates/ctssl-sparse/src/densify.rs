@@ -12,6 +12,9 @@ use crate::error::{Result, SparseError};
 use crate::layers::{Conv2dBias, ConvInit, DenseBatchNorm};
 use crate::mask::MaskPyramid;
 use crate::params::ParamBuilder;
+use crate::sparse_bn::SparseBatchNorm;
+use crate::sparse_encoder::SparseMap;
+use crate::sparse_scatter::scatter_visible_fill;
 
 /// One scale of densify: norm, mask token, projection.
 #[derive(Debug, Clone)]
@@ -70,6 +73,34 @@ impl Densify {
             let normed = bn.forward(f, mask, train)?;
             let inverse = (1.0 - mask)?;
             let filled = (normed + inverse.broadcast_mul(s.token.as_tensor())?)?;
+            out.push(s.proj.forward(&filled)?);
+        }
+        Ok(out)
+    }
+
+    /// Densifies the sparse path's maps (deepest first): batch norm over the rows, then one scatter that
+    /// writes the normalised rows and the mask token everywhere else, then the projection. The same
+    /// function as [`forward`](Self::forward) on the dense maps.
+    pub fn forward_sparse(&self, features: &[SparseMap], train: bool) -> Result<Vec<Tensor>> {
+        if features.len() != self.scales.len() {
+            return Err(SparseError::InvalidInput(format!(
+                "densify: {} feature maps for {} scales",
+                features.len(),
+                self.scales.len()
+            )));
+        }
+        let mut out = Vec::with_capacity(features.len());
+        for (f, s) in features.iter().zip(&self.scales) {
+            let bn = SparseBatchNorm {
+                weight: s.norm.weight.as_tensor(),
+                bias: s.norm.bias.as_tensor(),
+                running_mean: &s.norm.running_mean,
+                running_var: &s.norm.running_var,
+                momentum: s.norm.momentum,
+                eps: s.norm.eps,
+            };
+            let normed = bn.forward(&f.rows, false, train)?;
+            let filled = scatter_visible_fill(&normed, s.token.as_tensor(), &f.level)?;
             out.push(s.proj.forward(&filled)?);
         }
         Ok(out)

@@ -1,10 +1,11 @@
-//! The dense-masked sparse encoder: a `ctssl-backbones` ResNet run with SparK's masking semantics.
+//! The sparse encoder: a `ctssl-backbones` ResNet run with SparK's masking semantics, on one of two
+//! execution paths ([`ExecutionPath`]).
 //!
-//! The input is zeroed outside the visible cells; every convolution is followed by a batch norm over the
-//! visible positions whose output is multiplied by the mask of its resolution, and the max pool's output
-//! is masked too, so masked positions are exactly zero after every layer (SparK's submanifold semantics).
-//! The convolutions themselves are dense: this path saves no compute; it is the reference that a truly
-//! sparse path must reproduce.
+//! Dense-masked (the reference): the input is zeroed outside the visible cells; every convolution is
+//! followed by a batch norm over the visible positions whose output is multiplied by the mask of its
+//! resolution, and the max pool's output is masked too, so masked positions are exactly zero after every
+//! layer (SparK's submanifold semantics). The convolutions themselves are dense: this path saves no
+//! compute. Sparse ([`crate::sparse_encoder`]): the same function computed on the visible positions only.
 
 use candle_core::{DType, Device, Tensor, Var};
 use ctssl_backbones::{BatchNorm2d, Block, ResNet, Stem};
@@ -13,17 +14,57 @@ use ctssl_kernels::ops::{self as k, Conv2dParams, MaxPool2dParams};
 use crate::batch_norm::MaskedBatchNorm;
 use crate::error::{Result, SparseError};
 use crate::mask::{Mask, MaskPyramid};
+use crate::sparse_layout::SparseLayout;
+
+/// How the encoder computes its (identical) result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExecutionPath {
+    /// Dense convolutions on zero-filled maps, outputs multiplied by the mask (SparK's reference code).
+    DenseMasked,
+    /// Convolutions, batch norm and pooling at visible positions only, on compact rows (CPU tensors; on
+    /// another device the encoder falls back to the dense-masked path).
+    #[default]
+    Sparse,
+}
+
+impl ExecutionPath {
+    /// `dense` / `sparse` (also `dense-masked`, `dense_masked`).
+    pub fn from_name(name: &str) -> Result<Self> {
+        match name {
+            "dense" | "dense-masked" | "dense_masked" => Ok(ExecutionPath::DenseMasked),
+            "sparse" => Ok(ExecutionPath::Sparse),
+            other => Err(SparseError::InvalidConfig(format!("execution path must be dense or sparse, got `{other}`"))),
+        }
+    }
+}
 
 /// The masked encoder over a backbone; it shares the backbone's variables (same names, same storage).
 #[derive(Debug, Clone)]
 pub struct SparseEncoder {
     backbone: ResNet,
+    path: ExecutionPath,
 }
 
 impl SparseEncoder {
-    /// Wraps `backbone` (cloning a `ResNet` shares its variables).
+    /// Wraps `backbone` (cloning a `ResNet` shares its variables), on the default (sparse) path.
     pub fn new(backbone: ResNet) -> Self {
-        SparseEncoder { backbone }
+        SparseEncoder { backbone, path: ExecutionPath::default() }
+    }
+
+    /// The same encoder on another execution path (sharing the variables).
+    pub fn with_path(mut self, path: ExecutionPath) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// The execution path used by [`forward`](Self::forward).
+    pub fn path(&self) -> ExecutionPath {
+        self.path
+    }
+
+    /// Whether [`forward`](Self::forward) runs the sparse path for an input on `device`.
+    pub fn uses_sparse(&self, device: &Device) -> bool {
+        self.path == ExecutionPath::Sparse && device.is_cpu()
     }
 
     /// The backbone whose parameters the encoder uses.
@@ -60,6 +101,12 @@ impl SparseEncoder {
     /// updates) or the running statistics.
     pub fn forward(&self, x: &Tensor, mask: &Mask, train: bool) -> Result<[Tensor; 4]> {
         self.forward_check(x, mask)?;
+        if self.uses_sparse(x.device()) {
+            let layout = SparseLayout::new(mask)?;
+            let maps = self.forward_compact(x, &layout, train)?;
+            let dense: Vec<Tensor> = maps.iter().map(|m| m.to_dense()).collect::<Result<_>>()?;
+            return dense.try_into().map_err(|_| SparseError::InvalidConfig("four stages".into()));
+        }
         let pyramid = mask.pyramid(self.float_dtype(), x.device())?;
         self.forward_with(x, &pyramid, train)
     }
@@ -82,7 +129,7 @@ impl SparseEncoder {
         Ok(())
     }
 
-    /// As [`forward`](Self::forward) with a prepared mask pyramid.
+    /// The dense-masked path with a prepared mask pyramid (whatever [`path`](Self::path) says).
     pub fn forward_with(&self, x: &Tensor, masks: &MaskPyramid, train: bool) -> Result<[Tensor; 4]> {
         let x = x.broadcast_mul(masks.at_stride(1)?)?;
         let bb = &self.backbone;

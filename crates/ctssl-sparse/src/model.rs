@@ -1,8 +1,11 @@
-//! The whole SparK pre-training model: sparse encoder → densify → light decoder → masked-patch loss.
+//! The whole SparK pre-training network: sparse encoder → densify → light decoder → masked-patch loss.
+
+use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
-use ctssl_backbones::{ParamStore, ResNet, ResNetConfig};
+use ctssl_backbones::{ParamStore, ResNet, ResNetConfig, Stem};
 
+use crate::config::SparkConfig;
 use crate::decoder::LightDecoder;
 use crate::densify::Densify;
 use crate::encoder::SparseEncoder;
@@ -10,53 +13,9 @@ use crate::error::{Result, SparseError};
 use crate::loss::masked_patch_loss;
 use crate::mask::Mask;
 use crate::params::ParamBuilder;
+use crate::sparse_layout::SparseLayout;
 
-/// What defines a SparK model.
-#[derive(Debug, Clone, PartialEq)]
-pub struct SparkConfig {
-    /// The encoder's architecture (its `num_classes` is ignored for pre-training: no `fc` is used).
-    pub backbone: ResNetConfig,
-    /// Fraction of masked cells (SparK: 0.6).
-    pub mask_ratio: f64,
-    /// Decoder width at the deepest scale; it halves per upsampling block.
-    pub decoder_width: usize,
-    /// Channels of the reconstruction (1 for CT).
-    pub out_channels: usize,
-}
-
-impl SparkConfig {
-    /// Mask ratio 0.6, output channels = the backbone's input channels, decoder width 768 (the default of
-    /// SparK's `LightDecoder`, used for all its ResNets) with the ImageNet stem; with the small stem (CPU
-    /// presets) the backbone's deepest channel count, capped at 768.
-    pub fn new(backbone: ResNetConfig) -> Self {
-        let decoder_width = match backbone.stem {
-            ctssl_backbones::Stem::ImageNet => 768,
-            ctssl_backbones::Stem::Small => backbone.feature_dim().min(768),
-        };
-        let out_channels = backbone.in_channels;
-        SparkConfig { backbone, mask_ratio: 0.6, decoder_width, out_channels }
-    }
-
-    /// Sets the decoder width.
-    pub fn with_decoder_width(mut self, width: usize) -> Self {
-        self.decoder_width = width;
-        self
-    }
-
-    /// Sets the mask ratio.
-    pub fn with_mask_ratio(mut self, ratio: f64) -> Self {
-        self.mask_ratio = ratio;
-        self
-    }
-
-    /// Sets the reconstruction's channel count.
-    pub fn with_out_channels(mut self, channels: usize) -> Self {
-        self.out_channels = channels;
-        self
-    }
-}
-
-/// What [`Spark::forward`] returns.
+/// What [`SparkModel::forward`] returns.
 #[derive(Debug, Clone)]
 pub struct SparkOutput {
     /// The encoder's four stage maps (masked positions zero), shallowest first.
@@ -67,9 +26,32 @@ pub struct SparkOutput {
     pub loss: Tensor,
 }
 
-/// SparK: encoder (sharing a backbone's variables), densify and decoder.
+/// Seconds spent in each part of one [`SparkModel::forward_timed`] call (forward only).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct ForwardTimes {
+    /// The masked encoder.
+    pub encoder: f64,
+    /// Densify (norm, mask tokens, projections).
+    pub densify: f64,
+    /// The light decoder.
+    pub decoder: f64,
+    /// The masked-patch loss.
+    pub loss: f64,
+}
+
+/// The decoder width of `cfg` for a backbone: the configured one, else 768 (SparK's `LightDecoder`
+/// default for every ResNet) with the ImageNet stem and the deepest channel count (at most 768) with the
+/// small stem of the CPU presets.
+pub fn decoder_width(backbone: &ResNetConfig, cfg: &SparkConfig) -> usize {
+    cfg.decoder_width.unwrap_or(match backbone.stem {
+        Stem::ImageNet => 768,
+        Stem::Small => backbone.feature_dim().min(768),
+    })
+}
+
+/// SparK's network: encoder (sharing a backbone's variables), densify and decoder.
 #[derive(Debug, Clone)]
-pub struct Spark {
+pub struct SparkModel {
     config: SparkConfig,
     encoder: SparseEncoder,
     densify: Densify,
@@ -77,41 +59,47 @@ pub struct Spark {
     head: ParamStore,
 }
 
-impl Spark {
-    /// A new f32 model on `device`: backbone and head initialised from `seed`.
-    pub fn new(config: SparkConfig, seed: u64, device: &Device) -> Result<Self> {
-        Self::with_dtype(config, seed, DType::F32, device)
+impl SparkModel {
+    /// A new f32 model on `device`: backbone (without `fc`) and head initialised from `seed`.
+    pub fn new(backbone: ResNetConfig, config: &SparkConfig, seed: u64, device: &Device) -> Result<Self> {
+        Self::with_dtype(backbone, config, seed, DType::F32, device)
     }
 
     /// A new model with parameters of `dtype` (F32 or F64).
-    pub fn with_dtype(config: SparkConfig, seed: u64, dtype: DType, device: &Device) -> Result<Self> {
-        let backbone = ResNet::with_dtype(config.backbone.clone().with_num_classes(None), seed, dtype, device)?;
-        Self::from_backbone(config, backbone, seed)
+    pub fn with_dtype(
+        backbone: ResNetConfig,
+        config: &SparkConfig,
+        seed: u64,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Self> {
+        let backbone = ResNet::with_dtype(backbone.with_num_classes(None), seed, dtype, device)?;
+        Self::from_backbone(backbone, config, seed)
     }
 
     /// A model around an existing backbone (its variables are shared, not copied); the head comes from `seed`.
-    pub fn from_backbone(config: SparkConfig, backbone: ResNet, seed: u64) -> Result<Self> {
-        if backbone.config().block != config.backbone.block || backbone.config().layers != config.backbone.layers {
-            return Err(SparseError::InvalidConfig("the backbone does not match config.backbone".into()));
-        }
-        let encoder = SparseEncoder::new(backbone);
+    pub fn from_backbone(backbone: ResNet, config: &SparkConfig, seed: u64) -> Result<Self> {
+        config.validate()?;
+        let bcfg = backbone.config().clone();
+        let encoder = SparseEncoder::new(backbone).with_path(config.path);
         let dtype = encoder.backbone().params().float_dtype();
         let device = crate::encoder::encoder_device(&encoder);
         let mut b = ParamBuilder::new(seed, dtype, &device);
         let strides = encoder.stage_strides();
         let total = strides[3];
-        let decoder = LightDecoder::new(&mut b, total, config.decoder_width, config.out_channels)?;
+        let width = decoder_width(&bcfg, config);
+        let out_channels = config.out_channels.unwrap_or(bcfg.in_channels);
+        let decoder = LightDecoder::new(&mut b, total, width, out_channels)?;
         let channels = encoder.stage_channels();
         let enc_deep_first: Vec<usize> = channels.iter().rev().copied().collect();
         let dec_widths: Vec<usize> = strides.iter().rev().map(|&s| decoder.width_at_stride(s)).collect();
         if dec_widths.contains(&0) {
             return Err(SparseError::InvalidConfig(format!(
-                "decoder width {} is too small for strides {strides:?}",
-                config.decoder_width
+                "decoder width {width} is too small for strides {strides:?}"
             )));
         }
         let densify = Densify::new(&mut b, &enc_deep_first, &dec_widths)?;
-        Ok(Spark { config, encoder, densify, decoder, head: b.store })
+        Ok(SparkModel { config: config.clone(), encoder, densify, decoder, head: b.store })
     }
 
     /// The configuration.
@@ -124,12 +112,17 @@ impl Spark {
         &self.encoder
     }
 
+    /// The decoder.
+    pub fn decoder(&self) -> &LightDecoder {
+        &self.decoder
+    }
+
     /// The mask patch size (the backbone's total stride).
     pub fn patch_size(&self) -> usize {
         self.encoder.patch_size()
     }
 
-    /// The densify and decoder parameters (SparK's names).
+    /// The densify and decoder parameters and buffers (SparK's names).
     pub fn head_params(&self) -> &ParamStore {
         &self.head
     }
@@ -143,14 +136,44 @@ impl Spark {
 
     /// Encodes `x` under `mask`, densifies, decodes and computes the loss against `x`.
     pub fn forward(&self, x: &Tensor, mask: &Mask, train: bool) -> Result<SparkOutput> {
-        let dtype = self.encoder.backbone().params().float_dtype();
-        let pyramid = mask.pyramid(dtype, x.device())?;
+        Ok(self.forward_timed(x, mask, train)?.0)
+    }
+
+    /// As [`forward`](Self::forward), also returning the time spent in each part.
+    pub fn forward_timed(&self, x: &Tensor, mask: &Mask, train: bool) -> Result<(SparkOutput, ForwardTimes)> {
+        let mut times = ForwardTimes::default();
         self.encoder.forward_check(x, mask)?;
-        let features = self.encoder.forward_with(x, &pyramid, train)?;
-        let deep_first: Vec<Tensor> = features.iter().rev().cloned().collect();
-        let densified = self.densify.forward(&deep_first, &pyramid, train)?;
+        let t = Instant::now();
+        let (features, densified) = if self.encoder.uses_sparse(x.device()) {
+            let layout = SparseLayout::new(mask)?;
+            let maps = self.encoder.forward_compact(x, &layout, train)?;
+            times.encoder = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let deep_first: Vec<_> = maps.iter().rev().cloned().collect();
+            let densified = self.densify.forward_sparse(&deep_first, train)?;
+            times.densify = t.elapsed().as_secs_f64();
+            // The dense stage maps are outputs for the caller; the loss does not go through them.
+            let features: Vec<Tensor> = maps.iter().map(|m| m.to_dense()).collect::<Result<_>>()?;
+            (features, densified)
+        } else {
+            let dtype = self.encoder.backbone().params().float_dtype();
+            let pyramid = mask.pyramid(dtype, x.device())?;
+            let features = self.encoder.forward_with(x, &pyramid, train)?;
+            times.encoder = t.elapsed().as_secs_f64();
+            let t = Instant::now();
+            let deep_first: Vec<Tensor> = features.iter().rev().cloned().collect();
+            let densified = self.densify.forward(&deep_first, &pyramid, train)?;
+            times.densify = t.elapsed().as_secs_f64();
+            (features.to_vec(), densified)
+        };
+        let t = Instant::now();
         let reconstruction = self.decoder.forward(&densified, train)?;
+        times.decoder = t.elapsed().as_secs_f64();
+        let t = Instant::now();
         let loss = masked_patch_loss(x, &reconstruction, mask)?;
-        Ok(SparkOutput { features, reconstruction, loss })
+        times.loss = t.elapsed().as_secs_f64();
+        let features: [Tensor; 4] =
+            features.try_into().map_err(|_| SparseError::InvalidConfig("a ResNet has exactly four stages".into()))?;
+        Ok((SparkOutput { features, reconstruction, loss }, times))
     }
 }

@@ -1,8 +1,11 @@
-//! The dense-masked encoder: exact zeros, equality with the plain backbone, gradients, export.
+//! The masked encoder on both execution paths: exact zeros, equality with the plain backbone under an
+//! all-visible mask, gradients against finite differences, export.
 
 use candle_core::{DType, Device, Tensor, Var};
 use ctssl_backbones::{LoadOptions, ResNet, ResNetConfig};
-use ctssl_sparse::{encoder_state_dict, Mask, MaskGenerator, SparseEncoder};
+use ctssl_sparse::{encoder_state_dict, ExecutionPath, Mask, MaskGenerator, SparseEncoder};
+
+const PATHS: [ExecutionPath; 2] = [ExecutionPath::DenseMasked, ExecutionPath::Sparse];
 
 fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
     (a - b)
@@ -35,14 +38,16 @@ fn check_masked_zero(features: &[Tensor; 4], mask: &Mask, strides: [usize; 4]) {
 fn masked_positions_are_exactly_zero_at_every_stage() {
     let dev = Device::Cpu;
     for cfg in [ResNetConfig::resnet_tiny().with_base_width(8), ResNetConfig::resnet50().with_base_width(4)] {
-        let enc = SparseEncoder::new(ResNet::new(cfg, 1, &dev).unwrap());
-        let p = enc.patch_size();
-        let (h, w) = (4 * p, 3 * p);
-        let mask = MaskGenerator::new(p, 0.6).unwrap().generate(2, h, w, 5, 0).unwrap();
-        let x = Tensor::randn(0f32, 1.0, (2, 1, h, w), &dev).unwrap();
-        for train in [true, false] {
-            let f = enc.forward(&x, &mask, train).unwrap();
-            check_masked_zero(&f, &mask, enc.stage_strides());
+        for path in PATHS {
+            let enc = SparseEncoder::new(ResNet::new(cfg.clone(), 1, &dev).unwrap()).with_path(path);
+            let p = enc.patch_size();
+            let (h, w) = (4 * p, 3 * p);
+            let mask = MaskGenerator::new(p, 0.6).unwrap().generate(2, h, w, 5, 0).unwrap();
+            let x = Tensor::randn(0f32, 1.0, (2, 1, h, w), &dev).unwrap();
+            for train in [true, false] {
+                let f = enc.forward(&x, &mask, train).unwrap();
+                check_masked_zero(&f, &mask, enc.stage_strides());
+            }
         }
     }
 }
@@ -52,9 +57,10 @@ fn all_visible_mask_equals_the_plain_backbone() {
     let dev = Device::Cpu;
     // f64, so that the comparison tests the semantics and not f32 rounding (f32 agrees to about 1e-5
     // relative; `all_visible_mask_matches_in_f32_up_to_rounding` checks that).
-    for cfg in [ResNetConfig::resnet_tiny().with_base_width(8), ResNetConfig::resnet18().with_base_width(8)] {
+    let cfgs = [ResNetConfig::resnet_tiny().with_base_width(8), ResNetConfig::resnet18().with_base_width(8)];
+    for (cfg, path) in cfgs.iter().flat_map(|c| PATHS.map(|p| (c.clone(), p))) {
         let plain = ResNet::with_dtype(cfg.clone(), 3, DType::F64, &dev).unwrap();
-        let enc = SparseEncoder::new(ResNet::with_dtype(cfg, 3, DType::F64, &dev).unwrap());
+        let enc = SparseEncoder::new(ResNet::with_dtype(cfg, 3, DType::F64, &dev).unwrap()).with_path(path);
         let p = enc.patch_size();
         let (h, w) = (2 * p, 3 * p);
         let x = Tensor::randn(0f64, 1.0, (3, 1, h, w), &dev).unwrap();
@@ -119,8 +125,9 @@ fn objective(enc: &SparseEncoder, x: &Tensor, mask: &Mask, weights: &[Tensor]) -
 #[test]
 fn gradients_match_finite_differences_in_f64() {
     let dev = Device::Cpu;
-    for cfg in [ResNetConfig::resnet_tiny().with_base_width(4), ResNetConfig::resnet50().with_base_width(2)] {
-        let enc = SparseEncoder::new(ResNet::with_dtype(cfg, 9, DType::F64, &dev).unwrap());
+    let cfgs = [ResNetConfig::resnet_tiny().with_base_width(4), ResNetConfig::resnet50().with_base_width(2)];
+    for (cfg, path) in cfgs.iter().flat_map(|c| PATHS.map(|p| (c.clone(), p))) {
+        let enc = SparseEncoder::new(ResNet::with_dtype(cfg, 9, DType::F64, &dev).unwrap()).with_path(path);
         let p = enc.patch_size();
         let (h, w) = (2 * p, 2 * p);
         let mask = MaskGenerator::new(p, 0.5).unwrap().generate(2, h, w, 1, 0).unwrap();

@@ -3,7 +3,7 @@
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use ctssl_backbones::ResNetConfig;
-use ctssl_sparse::{MaskGenerator, Spark, SparkConfig};
+use ctssl_sparse::{MaskGenerator, SparkConfig, SparkModel};
 
 /// Smooth synthetic "slices": a bright disc on a gradient, different per image.
 fn synthetic(n: usize, h: usize, w: usize) -> Tensor {
@@ -24,7 +24,7 @@ fn synthetic(n: usize, h: usize, w: usize) -> Tensor {
 fn shapes_for_both_stems_and_non_square_inputs() {
     let dev = Device::Cpu;
     for backbone in [ResNetConfig::resnet_tiny().with_base_width(8), ResNetConfig::resnet18().with_base_width(8)] {
-        let model = Spark::new(SparkConfig::new(backbone).with_decoder_width(64), 0, &dev).unwrap();
+        let model = SparkModel::new(backbone, &SparkConfig::default().with_decoder_width(64), 0, &dev).unwrap();
         let p = model.patch_size();
         let (h, w) = (2 * p, 3 * p);
         let x = Tensor::randn(0f32, 1.0, (2, 1, h, w), &dev).unwrap();
@@ -34,9 +34,8 @@ fn shapes_for_both_stems_and_non_square_inputs() {
         assert_eq!(out.loss.dims(), &[] as &[usize]);
     }
     // Reconstruction channels are configurable (here a 3-channel backbone reconstructs 3 channels).
-    let cfg = SparkConfig::new(ResNetConfig::resnet_tiny().with_base_width(8).with_in_channels(3));
-    assert_eq!(cfg.out_channels, 3);
-    let model = Spark::new(cfg, 0, &dev).unwrap();
+    let backbone = ResNetConfig::resnet_tiny().with_base_width(8).with_in_channels(3);
+    let model = SparkModel::new(backbone, &SparkConfig::default(), 0, &dev).unwrap();
     let x = Tensor::randn(0f32, 1.0, (2, 3, 16, 24), &dev).unwrap();
     let mask = MaskGenerator::new(8, 0.6).unwrap().generate(2, 16, 24, 1, 0).unwrap();
     assert_eq!(model.forward(&x, &mask, true).unwrap().reconstruction.dims(), &[2, 3, 16, 24]);
@@ -48,9 +47,8 @@ fn shapes_for_both_stems_and_non_square_inputs() {
 #[test]
 fn every_trainable_variable_gets_a_finite_gradient() {
     let dev = Device::Cpu;
-    let model =
-        Spark::new(SparkConfig::new(ResNetConfig::resnet_tiny().with_base_width(8)).with_decoder_width(32), 2, &dev)
-            .unwrap();
+    let cfg = SparkConfig::default().with_decoder_width(32);
+    let model = SparkModel::new(ResNetConfig::resnet_tiny().with_base_width(8), &cfg, 2, &dev).unwrap();
     let x = synthetic(2, 32, 32);
     let mask = MaskGenerator::new(8, 0.6).unwrap().generate(2, 32, 32, 3, 0).unwrap();
     let out = model.forward(&x, &mask, true).unwrap();
@@ -78,9 +76,8 @@ fn every_trainable_variable_gets_a_finite_gradient() {
 #[test]
 fn a_few_adamw_steps_lower_the_loss() {
     let dev = Device::Cpu;
-    let model =
-        Spark::new(SparkConfig::new(ResNetConfig::resnet_tiny().with_base_width(8)).with_decoder_width(32), 5, &dev)
-            .unwrap();
+    let cfg = SparkConfig::default().with_decoder_width(32);
+    let model = SparkModel::new(ResNetConfig::resnet_tiny().with_base_width(8), &cfg, 5, &dev).unwrap();
     let x = synthetic(4, 32, 32);
     let mask = MaskGenerator::new(8, 0.6).unwrap().generate(4, 32, 32, 11, 0).unwrap();
     let mut opt =

@@ -1,0 +1,186 @@
+//! SparK's settings with the published defaults (Tian et al. 2023, as used by Wolf et al. 2023): the
+//! model's (mask ratio, decoder width, output channels, execution path) and the optimiser's (LAMB,
+//! betas (0.9, 0.95), lr 2e-4 × batch / 256 with warm-up and cosine, weight decay 0.04 → 0.2 cosine,
+//! gradient-norm clip 5), plus the view recipe name (`spark`: one view, crop 0.67–1, h-flip).
+
+use ctssl_train::optim::{LambConfig, ParamGroup};
+use ctssl_train::schedule::Schedule;
+use ctssl_train::trainer::TrainerConfig;
+
+use crate::encoder::ExecutionPath;
+use crate::error::{Result, SparseError};
+
+/// The optimiser settings of SparK, from which a LAMB optimiser and the trainer's schedules are built.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SparkOptimizer {
+    /// Peak learning rate per 256 images (2e-4); the peak is `base_lr × batch / 256`.
+    pub base_lr: f64,
+    /// LAMB's β₁, β₂ (0.9, 0.95).
+    pub betas: (f64, f64),
+    /// LAMB's ε (1e-6, timm's LAMB default that SparK uses).
+    pub eps: f64,
+    /// Weight decay at the first step (0.04).
+    pub weight_decay_start: f64,
+    /// Weight decay at the last step (0.2), reached by a cosine.
+    pub weight_decay_end: f64,
+    /// Clip of the global gradient norm (5).
+    pub clip_grad_norm: f64,
+    /// Warm-up epochs of the learning rate (40 in SparK; at most the whole run).
+    pub warmup_epochs: u64,
+    /// Learning rate at the first warm-up step, as a fraction of the peak (SparK: 0.005).
+    pub warmup_start_fraction: f64,
+    /// Learning rate at the end of the cosine, as a fraction of the peak (SparK: 0.001).
+    pub end_fraction: f64,
+}
+
+impl Default for SparkOptimizer {
+    fn default() -> Self {
+        SparkOptimizer {
+            base_lr: 2e-4,
+            betas: (0.9, 0.95),
+            eps: 1e-6,
+            weight_decay_start: 0.04,
+            weight_decay_end: 0.2,
+            clip_grad_norm: 5.0,
+            warmup_epochs: 40,
+            warmup_start_fraction: 0.005,
+            end_fraction: 0.001,
+        }
+    }
+}
+
+impl SparkOptimizer {
+    /// The peak learning rate for `batch` images per step: `base_lr × batch / 256`.
+    pub fn peak_lr(&self, batch: usize) -> f64 {
+        self.base_lr * batch as f64 / 256.0
+    }
+
+    /// LAMB's settings for `batch` images per step (the schedules then set lr and weight decay per step).
+    pub fn lamb_config(&self, batch: usize) -> LambConfig {
+        LambConfig { lr: self.peak_lr(batch), betas: self.betas, eps: self.eps, weight_decay: self.weight_decay_start }
+    }
+
+    /// The learning rate by step: linear warm-up from `warmup_start_fraction × peak` over
+    /// `warmup_epochs` (capped at the run), then a half cosine to `end_fraction × peak` (SparK's
+    /// `lr_wd_annealing`).
+    pub fn lr_schedule(&self, batch: usize, steps_per_epoch: u64, epochs: u64) -> Result<Schedule> {
+        let total = (steps_per_epoch * epochs).max(1);
+        let peak = self.peak_lr(batch);
+        let warmup = (self.warmup_epochs * steps_per_epoch).min(total);
+        let s = Schedule::WarmupCosine {
+            start: peak * self.warmup_start_fraction,
+            peak,
+            end: peak * self.end_fraction,
+            warmup_steps: warmup,
+            total_steps: total,
+        };
+        s.validate().map_err(|e| SparseError::InvalidConfig(e.to_string()))?;
+        Ok(s)
+    }
+
+    /// The weight decay by step: cosine from `weight_decay_start` to `weight_decay_end` over the run.
+    pub fn weight_decay_schedule(&self, total_steps: u64) -> Result<Schedule> {
+        Schedule::cosine(self.weight_decay_start, self.weight_decay_end, total_steps.max(1))
+            .map_err(|e| SparseError::InvalidConfig(e.to_string()))
+    }
+
+    /// The trainer's settings for a run of `epochs` epochs of `steps_per_epoch` steps of `batch` images:
+    /// both schedules and the gradient clip; checkpoints and logging keep the trainer's defaults.
+    pub fn trainer_config(&self, batch: usize, steps_per_epoch: u64, epochs: u64, seed: u64) -> Result<TrainerConfig> {
+        Ok(TrainerConfig {
+            epochs,
+            lr: self.lr_schedule(batch, steps_per_epoch, epochs)?,
+            weight_decay: self.weight_decay_schedule(steps_per_epoch * epochs)?,
+            clip_grad_norm: Some(self.clip_grad_norm),
+            seed,
+            ..TrainerConfig::default()
+        })
+    }
+
+    /// SparK's parameter groups: no weight decay (and no trust ratio) for tensors of rank ≤ 1 (biases,
+    /// norm parameters) and for the mask tokens; weight decay for the rest.
+    pub fn param_groups(&self, params: Vec<(String, candle_core::Var)>) -> Vec<ParamGroup> {
+        let (flat, weights): (Vec<_>, Vec<_>) =
+            params.into_iter().partition(|(n, v)| v.as_tensor().rank() <= 1 || n.contains("mask_tokens"));
+        let mut groups = Vec::new();
+        if !weights.is_empty() {
+            groups.push(ParamGroup::new(weights));
+        }
+        if !flat.is_empty() {
+            groups.push(ParamGroup::no_decay(flat));
+        }
+        groups
+    }
+}
+
+/// SparK's settings (model and optimiser); the backbone's architecture is given separately.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SparkConfig {
+    /// Fraction of masked cells (0.6).
+    pub mask_ratio: f64,
+    /// Decoder width at the deepest scale, halving per upsampling block; `None`: 768 with the ImageNet
+    /// stem (SparK's default), the deepest channel count (at most 768) with the small stem.
+    pub decoder_width: Option<usize>,
+    /// Channels of the reconstruction; `None`: the backbone's input channels (1 for CT).
+    pub out_channels: Option<usize>,
+    /// How the encoder computes (the results are the same).
+    pub path: ExecutionPath,
+    /// The optimiser's settings.
+    pub optimizer: SparkOptimizer,
+    /// Name of the view recipe (`spark`: one view, random resized crop 0.67–1, horizontal flip).
+    pub recipe: String,
+}
+
+impl Default for SparkConfig {
+    fn default() -> Self {
+        SparkConfig {
+            mask_ratio: 0.6,
+            decoder_width: None,
+            out_channels: None,
+            path: ExecutionPath::Sparse,
+            optimizer: SparkOptimizer::default(),
+            recipe: "spark".into(),
+        }
+    }
+}
+
+impl SparkConfig {
+    /// Sets the decoder width.
+    pub fn with_decoder_width(mut self, width: usize) -> Self {
+        self.decoder_width = Some(width);
+        self
+    }
+
+    /// Sets the mask ratio.
+    pub fn with_mask_ratio(mut self, ratio: f64) -> Self {
+        self.mask_ratio = ratio;
+        self
+    }
+
+    /// Sets the reconstruction's channel count.
+    pub fn with_out_channels(mut self, channels: usize) -> Self {
+        self.out_channels = Some(channels);
+        self
+    }
+
+    /// Sets the execution path.
+    pub fn with_path(mut self, path: ExecutionPath) -> Self {
+        self.path = path;
+        self
+    }
+
+    /// Checks the values (mask ratio in `[0, 1)`, positive widths and channel counts).
+    pub fn validate(&self) -> Result<()> {
+        if !(self.mask_ratio.is_finite() && (0.0..1.0).contains(&self.mask_ratio)) {
+            return Err(SparseError::InvalidConfig(format!("mask ratio must be in [0, 1), got {}", self.mask_ratio)));
+        }
+        if self.decoder_width == Some(0) || self.out_channels == Some(0) {
+            return Err(SparseError::InvalidConfig("decoder width and output channels must be positive".into()));
+        }
+        let o = &self.optimizer;
+        if !(o.base_lr.is_finite() && o.base_lr > 0.0 && o.clip_grad_norm.is_finite() && o.clip_grad_norm > 0.0) {
+            return Err(SparseError::InvalidConfig("learning rate and gradient clip must be positive".into()));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,135 @@
+//! SparK as a [`PretrainMethod`] for `ctssl-train`'s trainer: one view per image, a fresh mask per
+//! step drawn from the run's random generator (so a resumed run draws the same masks), the masked-patch
+//! loss, optional reconstruction previews, and the encoder exported under the backbone's names.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use candle_core::{Device, Tensor, Var};
+use ctssl_backbones::{ParamKind, ResNetConfig};
+use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
+use ctssl_train::TrainError;
+use rand::Rng;
+
+use crate::config::SparkConfig;
+use crate::error::{Result, SparseError};
+use crate::mask::MaskGenerator;
+use crate::model::SparkModel;
+use crate::preview::write_preview;
+
+/// Prefix of the backbone's variables among the method's names.
+const ENCODER: &str = "encoder.";
+
+/// Where and how often [`Spark`] writes reconstruction previews.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PreviewSettings {
+    /// Folder of the PNGs (`step_<step>.png`); created when missing.
+    pub dir: PathBuf,
+    /// Write at every step that is a multiple of this (at least 1).
+    pub every: u64,
+    /// Rows (images) per preview.
+    pub max_images: usize,
+}
+
+/// The SparK pre-training method.
+#[derive(Debug, Clone)]
+pub struct Spark {
+    model: SparkModel,
+    masks: MaskGenerator,
+    previews: Option<PreviewSettings>,
+}
+
+impl Spark {
+    /// SparK on a new backbone of `backbone_cfg` (its `fc` dropped), f32 on `device`, initialised from `seed`.
+    pub fn new(backbone_cfg: ResNetConfig, cfg: SparkConfig, seed: u64, device: &Device) -> Result<Self> {
+        Self::from_model(SparkModel::new(backbone_cfg, &cfg, seed, device)?)
+    }
+
+    /// SparK around an existing model.
+    pub fn from_model(model: SparkModel) -> Result<Self> {
+        let masks = MaskGenerator::new(model.patch_size(), model.config().mask_ratio)?;
+        Ok(Spark { model, masks, previews: None })
+    }
+
+    /// Writes a preview (input, masked input, reconstruction, blends) every `every` steps into `dir`.
+    pub fn with_previews(mut self, dir: impl Into<PathBuf>, every: u64, max_images: usize) -> Self {
+        self.previews = Some(PreviewSettings { dir: dir.into(), every: every.max(1), max_images: max_images.max(1) });
+        self
+    }
+
+    /// The network.
+    pub fn model(&self) -> &SparkModel {
+        &self.model
+    }
+
+    /// The mask generator (patch = the backbone's total stride, the configured ratio).
+    pub fn mask_generator(&self) -> &MaskGenerator {
+        &self.masks
+    }
+
+    fn head_vars(&self, kind: ParamKind) -> Vec<(String, Var)> {
+        self.model.head_params().iter().filter(|v| v.kind == kind).map(|v| (v.name.clone(), v.var.clone())).collect()
+    }
+
+    fn state_vars(&self) -> Vec<(String, Var)> {
+        let mut vars = resnet_buffers(self.model.encoder().backbone(), ENCODER);
+        vars.extend(self.head_vars(ParamKind::Buffer));
+        vars
+    }
+}
+
+fn train_error(e: SparseError) -> TrainError {
+    TrainError::InvalidArgument(format!("spark: {e}"))
+}
+
+impl PretrainMethod for Spark {
+    fn name(&self) -> &str {
+        "spark"
+    }
+
+    fn trainable_vars(&self) -> Vec<(String, Var)> {
+        let backbone = self.model.encoder().backbone();
+        let mut vars: Vec<(String, Var)> =
+            resnet_trainable(backbone, ENCODER).into_iter().filter(|(n, _)| !n.starts_with("encoder.fc.")).collect();
+        vars.extend(self.head_vars(ParamKind::Trainable));
+        vars
+    }
+
+    fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> ctssl_train::Result<LossOutput> {
+        let x = views.first().ok_or_else(|| TrainError::InvalidArgument("spark needs one view".into()))?;
+        let (n, _, h, w) = x.dims4()?;
+        let mask_seed: u64 = ctx.rng.random();
+        let mask = self.masks.generate(n, h, w, mask_seed, ctx.step).map_err(train_error)?;
+        let out = self.model.forward(x, &mask, true).map_err(train_error)?;
+        if let Some(p) = &self.previews {
+            if ctx.step % p.every == 0 {
+                std::fs::create_dir_all(&p.dir)
+                    .map_err(|e| TrainError::InvalidArgument(format!("{}: {e}", p.dir.display())))?;
+                let path = p.dir.join(format!("step_{:06}.png", ctx.step));
+                write_preview(x, &out.reconstruction, &mask, p.max_images, &path).map_err(train_error)?;
+            }
+        }
+        Ok(LossOutput::new(out.loss))
+    }
+
+    fn state_tensors(&self) -> Vec<(String, Tensor)> {
+        self.state_vars().into_iter().map(|(n, v)| (n, v.as_detached_tensor())).collect()
+    }
+
+    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> ctssl_train::Result<()> {
+        load_vars(state, &self.state_vars())
+    }
+
+    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
+        self.model
+            .encoder()
+            .backbone()
+            .named_vars()
+            .filter(|e| !e.name.starts_with("fc."))
+            .map(|e| {
+                let t = e.var.as_detached_tensor();
+                (e.name.clone(), t.copy().unwrap_or(t))
+            })
+            .collect()
+    }
+}
