@@ -75,8 +75,6 @@ pub struct PretrainConfig {
     pub batch_size: usize,
     /// Multiplies each method's default learning rate.
     pub lr_scale: f64,
-    /// Fraction of the steps spent warming the learning rate up.
-    pub warmup_fraction: f64,
     /// Write a checkpoint every this many steps.
     pub checkpoint_every: u64,
     /// Seed of the pre-training runs (initialisation, views, masks).

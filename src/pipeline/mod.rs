@@ -33,3 +33,11 @@ pub fn device(name: &str) -> Result<candle_core::Device> {
         other => Err(PipelineError::Config(format!("unknown device `{other}` (cpu, cuda or cuda:N)"))),
     }
 }
+
+/// Sends log lines (training progress when the output is not a terminal) to stderr at `info`, or as
+/// `RUST_LOG` says; for command-line programs. Does nothing if a logger is already installed.
+pub fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ctssl_train::eval=warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).try_init();
+}

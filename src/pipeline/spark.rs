@@ -12,7 +12,7 @@ use super::methods::{MethodRun, RunShape};
 
 /// Peak learning rate per 256 images of the CPU preset: the published 2e-4 is tuned for 1,600 epochs of
 /// ImageNet; a run of a few hundred steps needs a larger step to move at all (docs/spark.md).
-const SMALL_BASE_LR: f64 = 2e-3;
+const SMALL_BASE_LR: f64 = 1e-2;
 
 /// SparK on `backbone` for a run of `shape`; `paper` keeps every published setting.
 pub fn spark_run(backbone: ResNetConfig, shape: RunShape, paper: bool, device: &Device) -> Result<MethodRun> {
