@@ -1,5 +1,5 @@
-//! Prints a ResNet preset's stage shapes and parameter count, then times forward (eval) and
-//! forward + backward (train mode, dummy loss) on random 1-channel images.
+//! Prints a ResNet preset's stage shapes, parameter count and convolution work. Step times:
+//! `cargo run --release --example bench_train_step` (the workspace root's benchmark).
 //!
 //! ```text
 //! cargo run --release -p ctssl-backbones --example summary -- --arch resnet_tiny --size 64 --batch 32
@@ -8,13 +8,13 @@
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{Device, Tensor};
 use clap::Parser;
-use ctssl_backbones::{Block, ResNet, ResNetConfig, Stem};
+use ctssl_backbones::{ResNet, ResNetConfig, Stem};
 use std::time::Instant;
 
 #[derive(Parser, Debug)]
-#[command(about = "Stage shapes, parameter count and step time of a ResNet preset")]
+#[command(about = "Stage shapes, parameter count and convolution work of a ResNet preset")]
 struct Args {
     /// resnet18, resnet34, resnet50, resnet_tiny, resnet_tiny2.
     #[arg(long, default_value = "resnet_tiny")]
@@ -40,58 +40,13 @@ struct Args {
     /// Batch size.
     #[arg(long, default_value_t = 32)]
     batch: usize,
-    /// Timed steps (after 2 warm-up steps).
-    #[arg(long, default_value_t = 10)]
-    steps: usize,
-    /// Run candle's reference ops instead of the ctssl-kernels CPU kernels (for comparison).
-    #[arg(long)]
-    reference_ops: bool,
     /// Initialisation seed.
     #[arg(long, default_value_t = 0)]
     seed: u64,
 }
 
-/// Multiply-accumulate FLOPs (2 per MAC) of the convolutions and `fc` of one forward pass of one image.
-fn forward_flops(model: &ResNet, size: usize) -> f64 {
-    let conv = |c: &ctssl_backbones::Conv2d, h: usize| -> (f64, usize) {
-        let d = c.weight().dims();
-        let out = (h + 2 * c.padding() - d[2]) / c.stride() + 1;
-        (2.0 * (d[0] * d[1] * d[2] * d[3] * out * out) as f64, out)
-    };
-    let (mut flops, mut h) = conv(model.conv1(), size);
-    if model.config().stem == Stem::ImageNet {
-        h = (h + 2 - 3) / 2 + 1;
-    }
-    for s in 0..4 {
-        for block in model.stage(s) {
-            let convs: Vec<&ctssl_backbones::Conv2d> = match block {
-                Block::Basic { conv1, conv2, .. } => vec![conv1, conv2],
-                Block::Bottleneck { conv1, conv2, conv3, .. } => vec![conv1, conv2, conv3],
-            };
-            if let Some(d) = block.downsample_layer() {
-                flops += conv(&d.conv, h).0;
-            }
-            for c in convs {
-                let (f, out) = conv(c, h);
-                flops += f;
-                h = out;
-            }
-        }
-    }
-    if let Some(fc) = model.fc() {
-        flops += 2.0 * fc.weight().elem_count() as f64;
-    }
-    flops
-}
-
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(|a, b| a.total_cmp(b));
-    v[v.len() / 2]
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    ctssl_kernels::ops::set_cpu_kernels_enabled(!args.reference_ops);
     let mut config = ResNetConfig::from_name(&args.arch)?;
     match args.stem.as_str() {
         "preset" => {}
@@ -127,51 +82,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("layer{}: {:?}", i + 1, s.dims());
     }
     println!("pooled: {:?}", features.pooled.dims());
-    let gflop_fwd = forward_flops(&model, args.size) * args.batch as f64 / 1e9;
-
-    if args.steps == 0 {
-        return Ok(());
-    }
-    let mut fwd = Vec::new();
-    let mut train = Vec::new();
-    for step in 0..args.steps + 2 {
-        let t = Instant::now();
-        let y = model.forward(&x, false)?;
-        y.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()?;
-        let t_fwd = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        // Dummy loss: mean square of the logits (or of the pooled feature without fc).
-        let loss = model.forward(&x, true)?.sqr()?.mean_all()?;
-        let grads = loss.backward()?;
-        std::hint::black_box(&grads);
-        let t_train = t.elapsed().as_secs_f64();
-        if step >= 2 {
-            fwd.push(t_fwd);
-            train.push(t_train);
-        }
-    }
-    let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
-    let (f_min, t_min) = (min(&fwd), min(&train));
-    let (f, t) = (median(fwd), median(train));
+    let gflop = model.forward_flops(args.size, args.size) * args.batch as f64 / 1e9;
     println!(
-        "batch {} at {}x{}: forward (eval) {:.1} ms, forward+backward (train) {:.1} ms (median of {} steps; \
-         fastest {:.1} / {:.1} ms)",
+        "convolution and fc work for a batch of {} at {}x{}: {:.2} GFLOP forward, ~{:.2} GFLOP per training step",
         args.batch,
         args.size,
         args.size,
-        f * 1e3,
-        t * 1e3,
-        args.steps,
-        f_min * 1e3,
-        t_min * 1e3
+        gflop,
+        3.0 * gflop
     );
-    println!(
-        "convolution work: {:.2} GFLOP forward, ~{:.2} GFLOP forward+backward ({:.0} GFLOP/s train)",
-        gflop_fwd,
-        3.0 * gflop_fwd,
-        3.0 * gflop_fwd / t
-    );
-    println!("ops: {}", if args.reference_ops { "candle reference" } else { "ctssl-kernels" });
-    println!("images_per_second={:.1}", args.batch as f64 / t);
     Ok(())
 }

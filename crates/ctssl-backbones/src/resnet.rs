@@ -162,6 +162,40 @@ impl ResNet {
         self.load_state_dict(&state, options)
     }
 
+    /// Floating-point operations (2 per multiply-add) of the convolutions and `fc` of one forward pass of
+    /// one `height × width` image (batch norm, ReLU and pooling not counted); a training step (forward,
+    /// input and weight gradients) does about three times this.
+    pub fn forward_flops(&self, height: usize, width: usize) -> f64 {
+        let conv = |c: &Conv2d, (h, w): (usize, usize)| -> (f64, (usize, usize)) {
+            let d = c.weight().dims();
+            let out = |i: usize| (i + 2 * c.padding()).saturating_sub(d[2]) / c.stride() + 1;
+            let (oh, ow) = (out(h), out(w));
+            (2.0 * (d[0] * d[1] * d[2] * d[3] * oh * ow) as f64, (oh, ow))
+        };
+        let (mut flops, mut hw) = conv(&self.conv1, (height, width));
+        if self.config.stem == Stem::ImageNet {
+            hw = ((hw.0 + 2).saturating_sub(3) / 2 + 1, (hw.1 + 2).saturating_sub(3) / 2 + 1);
+        }
+        for block in self.stages.iter().flatten() {
+            if let Some(d) = block.downsample_layer() {
+                flops += conv(&d.conv, hw).0;
+            }
+            let convs: Vec<&Conv2d> = match block {
+                Block::Basic { conv1, conv2, .. } => vec![conv1, conv2],
+                Block::Bottleneck { conv1, conv2, conv3, .. } => vec![conv1, conv2, conv3],
+            };
+            for c in convs {
+                let (f, out) = conv(c, hw);
+                flops += f;
+                hw = out;
+            }
+        }
+        if let Some(fc) = &self.fc {
+            flops += 2.0 * fc.weight().elem_count() as f64;
+        }
+        flops
+    }
+
     /// Stem: conv1 → bn1 → relu (→ 3x3 stride-2 max pool with the ImageNet stem).
     pub fn forward_stem(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let dims = x.dims();

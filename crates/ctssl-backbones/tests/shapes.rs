@@ -97,3 +97,15 @@ fn wrong_input_and_bad_configs_are_errors() {
     assert_eq!(ResNetConfig::from_name("resnet50").unwrap(), ResNetConfig::resnet50());
     assert!(ResNet::with_dtype(ResNetConfig::resnet_tiny(), 0, DType::I64, &Device::Cpu).is_err());
 }
+
+#[test]
+fn forward_flops_match_torchvisions_published_counts() {
+    // torchvision's model table: ResNet-18 1.81 and ResNet-50 4.09 "GFLOPS" (multiply-adds of the
+    // convolutions and fc, 3×224×224, 1000 classes); forward_flops counts 2 per multiply-add.
+    for (config, gmacs) in [(ResNetConfig::resnet18(), 1.81), (ResNetConfig::resnet50(), 4.09)] {
+        let config = config.with_in_channels(3).with_num_classes(Some(1000));
+        let model = ResNet::new(config, 0, &Device::Cpu).unwrap();
+        let got = model.forward_flops(224, 224) / 2e9;
+        assert!((got - gmacs).abs() < 0.01, "{got} GMAC, torchvision says {gmacs}");
+    }
+}

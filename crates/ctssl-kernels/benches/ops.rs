@@ -133,7 +133,13 @@ fn bench_conv_parts(c: &mut Criterion) {
     let mut group = c.benchmark_group("conv2d kernels");
     group.sample_size(10).warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
     let p = Conv2dParams { stride: 1, padding: 1, dilation: 1 };
-    for &(name, ci, s) in &[("3x3 64 32x32", 64usize, 32usize), ("3x3 256 8x8", 256, 8)] {
+    // The 3×3 stride-1 convolutions of ResNet-18's four stages at 128 px input, batch 32.
+    for &(name, ci, s) in &[
+        ("3x3 64 32x32", 64usize, 32usize),
+        ("3x3 128 16x16", 128, 16),
+        ("3x3 256 8x8", 256, 8),
+        ("3x3 512 4x4", 512, 4),
+    ] {
         let x: Vec<f32> = var(&[32, ci, s, s], 1.0, 1).as_tensor().flatten_all().unwrap().to_vec1().unwrap();
         let w: Vec<f32> = var(&[ci, ci, 3, 3], 0.1, 2).as_tensor().flatten_all().unwrap().to_vec1().unwrap();
         let g = ops::conv::ConvGeometry::new(&[32, ci, s, s], &[ci, ci, 3, 3], p).unwrap();

@@ -34,12 +34,15 @@
 //! `main` keeps freed pages mapped, so steady-state training steps take no page faults; and setting
 //! `CANDLE_NUM_THREADS=1` before candle starts keeps candle's own elementwise ops (the gradient sums of
 //! `Tensor::backward`, optimiser updates) off its spinning thread pool, which competes with rayon's
-//! threads on a small machine (see `ctssl-backbones/examples/bench_train.rs`).
+//! threads on a small machine (see the workspace example `bench_train_step`).
+//!
+//! [`profile`] times the kernels by kind of work when switched on (`CTSSL_KERNEL_PROFILE=1`).
 
 #![warn(missing_docs)]
 
 pub mod cpu;
 pub mod error;
 pub mod ops;
+pub mod profile;
 
 pub use error::KernelError;

@@ -22,6 +22,12 @@ const CONV_CASES: &[(usize, usize, usize, usize, usize, usize, usize, usize, usi
     (1, 3, 17, 17, 4, 1, 1, 0, 1),
     (9, 2, 6, 6, 3, 3, 1, 1, 1),
     (3, 2, 17, 16, 3, 3, 1, 1, 1),
+    // One image per group and more groups than weight-gradient chunks: products accumulate within a chunk.
+    (10, 2, 16, 17, 3, 3, 1, 1, 1),
+    // 1×1 stride 2 on an odd size (a strided gather), several images per group.
+    (3, 4, 9, 9, 5, 1, 2, 0, 1),
+    // Dilation 2 with stride 2.
+    (2, 3, 12, 12, 3, 3, 2, 2, 2),
 ];
 
 #[test]

@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
-use super::{dispatch, input_slice, tensor_from, uninit_vec, with_slice, Real};
+use super::{assume_init, dispatch, input_slice, tensor_from, uninit_vec, with_slice, Real};
 use crate::error::KernelError;
 use crate::ops::BatchNormParams;
+use crate::profile::{self, Kind};
 
 /// Per-channel batch mean and biased variance.
 type Stats = (Vec<f64>, Vec<f64>);
@@ -26,46 +27,62 @@ struct BatchNormTrain {
     stats: Arc<Mutex<Option<Stats>>>,
 }
 
-/// Independent accumulators of the per-channel sums (a fixed order, so results do not depend on the
+/// Independent accumulators of the per-plane sums (a fixed order, so results do not depend on the
 /// number of threads; several lanes so that the loops vectorise instead of waiting on one add chain).
-const LANES: usize = 8;
+const LANES: usize = 16;
 
-/// `Σ f(a_i, b_i, c_i)` over three equal-length slices, in f64 with [`LANES`] accumulators.
+/// `(Σ f(a_i, b_i, c_i).0, Σ f(a_i, b_i, c_i).1)` over three equal-length slices (one image plane): summed
+/// in `T` in [`LANES`] accumulators (so the loop runs at the vector width of `T`), returned in f64 (the
+/// planes of a channel are then summed in f64).
 #[inline(always)]
-fn lane_sum<T: Real>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> f64) -> f64 {
-    let mut acc = [0.0f64; LANES];
+fn lane_sums<T: Real>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> (T, T)) -> (f64, f64) {
+    let mut acc0 = [T::ZERO; LANES];
+    let mut acc1 = [T::ZERO; LANES];
     let (ca, cb, cc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
     let (ra, rb, rc) = (ca.remainder(), cb.remainder(), cc.remainder());
     for ((xa, xb), xc) in ca.zip(cb).zip(cc) {
         for l in 0..LANES {
-            acc[l] += f(xa[l], xb[l], xc[l]);
+            let (u, v) = f(xa[l], xb[l], xc[l]);
+            acc0[l] += u;
+            acc1[l] += v;
         }
     }
-    let mut tail = 0.0;
+    let (mut s0, mut s1) = (0.0, 0.0);
     for ((xa, xb), xc) in ra.iter().zip(rb).zip(rc) {
-        tail += f(*xa, *xb, *xc);
+        let (u, v) = f(*xa, *xb, *xc);
+        s0 += u.to_f64();
+        s1 += v.to_f64();
     }
-    acc.iter().sum::<f64>() + tail
+    (s0 + acc0.iter().map(|v| v.to_f64()).sum::<f64>(), s1 + acc1.iter().map(|v| v.to_f64()).sum::<f64>())
 }
 
-/// Mean and biased variance of each channel of `x` `[n, c, hw]` (two passes, f64 sums).
+/// Mean and biased variance of each channel of `x` `[n, c, hw]`: the mean first, then the sum of squared
+/// deviations from it (two passes over each plane, the second while the plane is still in cache).
 fn channel_stats<T: Real>(x: &[T], n: usize, c: usize, hw: usize) -> Stats {
     let m = (n * hw) as f64;
     (0..c)
         .into_par_iter()
         .map(|ch| {
-            let blocks = || (0..n).map(move |i| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw]);
-            let sum: f64 = blocks().map(|b| lane_sum(b, b, b, |v, _, _| v.to_f64())).sum();
+            let plane = |i: usize| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw];
+            let mut sum = 0.0;
+            for i in 0..n {
+                let b = plane(i);
+                sum += lane_sums(b, b, b, |v, _, _| (v, T::ZERO)).0;
+            }
             let mean = sum / m;
-            let ss: f64 = blocks()
-                .map(|b| {
-                    lane_sum(b, b, b, |v, _, _| {
-                        let d = v.to_f64() - mean;
-                        d * d
-                    })
+            let mu = T::from_f64(mean);
+            // Σ(x − μ)² with μ rounded to T, corrected to the exact mean: Σ(x − mean)² = Σ(x − μ)² − m·(mean − μ)².
+            let mut ss = 0.0;
+            for i in 0..n {
+                let b = plane(i);
+                ss += lane_sums(b, b, b, |v, _, _| {
+                    let d = v - mu;
+                    (d * d, T::ZERO)
                 })
-                .sum();
-            (mean, ss / m)
+                .0;
+            }
+            let delta = mean - mu.to_f64();
+            (mean, (ss / m - delta * delta).max(0.0))
         })
         .unzip()
 }
@@ -82,14 +99,16 @@ impl BatchNormTrain {
             if self.relu {
                 for (o, v) in yb.iter_mut().zip(xb) {
                     let t = *v * a + s;
-                    *o = if t > T::ZERO { t } else { T::ZERO };
+                    o.write(if t > T::ZERO { t } else { T::ZERO });
                 }
             } else {
                 for (o, v) in yb.iter_mut().zip(xb) {
-                    *o = *v * a + s;
+                    o.write(*v * a + s);
                 }
             }
         });
+        // SAFETY: every chunk of `y` was written above.
+        let y = unsafe { assume_init(y) };
         if let Ok(mut slot) = self.stats.lock() {
             *slot = Some((mean, var));
         }
@@ -113,21 +132,25 @@ impl BatchNormTrain {
             .into_par_iter()
             .map(|ch| {
                 let (mu, is) = (mean[ch], invstd[ch]);
+                let mu_t = T::from_f64(mu);
                 let mut s1 = 0.0;
                 let mut s2 = 0.0;
                 for i in 0..n {
                     let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
                     let (xb, db) = (&x[r.clone()], &dy[r.clone()]);
-                    if let Some(y) = relu_out {
-                        let yb = &y[r];
-                        let g = |d: T, y: T| if y > T::ZERO { d.to_f64() } else { 0.0 };
-                        s1 += lane_sum(db, yb, yb, |d, y, _| g(d, y));
-                        s2 += lane_sum(xb, db, yb, |xv, d, y| (xv.to_f64() - mu) * g(d, y));
-                    } else {
-                        s1 += lane_sum(db, db, db, |d, _, _| d.to_f64());
-                        s2 += lane_sum(xb, db, db, |xv, d, _| (xv.to_f64() - mu) * d.to_f64());
-                    }
+                    // Σ g and Σ g·(x − μ_T) in one pass; g = dy (masked by the ReLU when fused).
+                    let (a, b) = match relu_out {
+                        Some(y) => lane_sums(xb, db, &y[r], |xv, d, yv| {
+                            let g = if yv > T::ZERO { d } else { T::ZERO };
+                            (g, g * (xv - mu_t))
+                        }),
+                        None => lane_sums(xb, db, db, |xv, d, _| (d, d * (xv - mu_t))),
+                    };
+                    s1 += a;
+                    s2 += b;
                 }
+                // Σ g·(x − mean) = Σ g·(x − μ_T) − (mean − μ_T)·Σ g.
+                let s2 = s2 - (mu - mu_t.to_f64()) * s1;
                 (s1, s2 * is)
             })
             .unzip();
@@ -149,15 +172,17 @@ impl BatchNormTrain {
                     let yb = &y[i * hw..(i + 1) * hw];
                     for (((o, xv), dv), yv) in ob.iter_mut().zip(xb).zip(db).zip(yb) {
                         let g = if *yv > T::ZERO { *dv } else { T::ZERO };
-                        *o = a * g + bx * *xv + k;
+                        o.write(a * g + bx * *xv + k);
                     }
                 } else {
                     for ((o, xv), dv) in ob.iter_mut().zip(xb).zip(db) {
-                        *o = a * *dv + bx * *xv + k;
+                        o.write(a * *dv + bx * *xv + k);
                     }
                 }
             },
         );
+        // SAFETY: every chunk of `dx` was written above.
+        let dx = unsafe { assume_init(dx) };
         let dw = sum_dy_xhat.iter().map(|v| T::from_f64(*v)).collect();
         let db = sum_dy.iter().map(|v| T::from_f64(*v)).collect();
         (dx, dw, db)
@@ -183,7 +208,7 @@ impl CustomOp3 for BatchNormTrain {
             let x = input_slice::<T>(name, s1, l1)?;
             let w = input_slice::<T>(name, s2, l2)?;
             let b = input_slice::<T>(name, s3, l3)?;
-            Ok(T::storage(self.forward(x, w, b)))
+            Ok(T::storage(profile::timed(Kind::BatchNormForward, || self.forward(x, w, b))))
         })?;
         Ok((out, l1.shape().clone()))
     }
@@ -210,7 +235,8 @@ impl CustomOp3 for BatchNormTrain {
                                 None => channel_stats(xs, self.n, self.c, self.hw),
                             };
                             let relu_out = if self.relu { Some(ys) } else { None };
-                            let (dx, dw, db) = self.backward(xs, ws, dys, relu_out, &stats);
+                            let (dx, dw, db) =
+                                profile::timed(Kind::BatchNormBackward, || self.backward(xs, ws, dys, relu_out, &stats));
                             Ok((
                                 Some(tensor_from(dx, x.dims())?),
                                 Some(tensor_from(dw, &[self.c])?),

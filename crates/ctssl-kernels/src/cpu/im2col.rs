@@ -4,7 +4,9 @@
 //! value at `(c, oy·s + i·d − p, ox·s + j·d − p)` (zero outside the image). Each output row of a column
 //! row is one slice copy (stride 1) or one strided gather, with the zero borders filled separately.
 
-use super::Real;
+use std::mem::MaybeUninit;
+
+use super::{fill, write_slice, Real};
 use crate::ops::conv::ConvGeometry;
 
 /// The range of output columns `ox` whose input column `ox·s + off − p` lies in `[0, w)`, for a tap at
@@ -18,8 +20,8 @@ fn valid_range(g: &ConvGeometry, off: usize, len: usize, out: usize) -> (usize, 
 }
 
 /// Writes the column matrix of `image` (`[c_in, h, w]`) into `col`, whose rows have stride `ld`,
-/// starting at column `offset`.
-pub fn im2col<T: Real>(g: &ConvGeometry, image: &[T], col: &mut [T], ld: usize, offset: usize) {
+/// starting at column `offset`: every element of the `k × oh·ow` block.
+pub fn im2col<T: Real>(g: &ConvGeometry, image: &[T], col: &mut [MaybeUninit<T>], ld: usize, offset: usize) {
     let (oh, ow) = (g.oh, g.ow);
     let plane = g.h * g.w;
     let cols: Vec<(usize, usize)> = (0..g.kw).map(|j| valid_range(g, j * g.dilation, g.w, ow)).collect();
@@ -32,19 +34,19 @@ pub fn im2col<T: Real>(g: &ConvGeometry, image: &[T], col: &mut [T], ld: usize, 
                 for (oy, drow) in dst.chunks_exact_mut(ow).enumerate() {
                     let iy = (oy * g.stride + i * g.dilation) as isize - g.padding as isize;
                     if iy < 0 || iy >= g.h as isize {
-                        drow.fill(T::ZERO);
+                        fill(drow, T::ZERO);
                         continue;
                     }
                     let src = &src_plane[iy as usize * g.w..(iy as usize + 1) * g.w];
-                    drow[..lo].fill(T::ZERO);
-                    drow[hi..].fill(T::ZERO);
+                    fill(&mut drow[..lo], T::ZERO);
+                    fill(&mut drow[hi..], T::ZERO);
                     if lo < hi {
                         let x0 = lo * g.stride + j * g.dilation - g.padding;
                         if g.stride == 1 {
-                            drow[lo..hi].copy_from_slice(&src[x0..x0 + hi - lo]);
+                            write_slice(&mut drow[lo..hi], &src[x0..x0 + hi - lo]);
                         } else {
                             for (k, v) in drow[lo..hi].iter_mut().enumerate() {
-                                *v = src[x0 + k * g.stride];
+                                v.write(src[x0 + k * g.stride]);
                             }
                         }
                     }

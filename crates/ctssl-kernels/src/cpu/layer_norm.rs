@@ -4,6 +4,8 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
+use crate::profile::{self, Kind};
+
 use super::{dispatch, input_slice, tensor_from, with_slice, Real};
 
 /// Rows per chunk of the weight/bias-gradient sums (fixed, so results do not depend on thread count).
@@ -43,23 +45,25 @@ impl CustomOp3 for LayerNormOp {
         s3: &CpuStorage,
         l3: &Layout,
     ) -> Result<(CpuStorage, Shape)> {
-        let name = self.name();
-        let (d, eps) = (self.d, self.eps);
-        let out = dispatch!(name, super::storage_dtype(s1), T => {
-            let x = input_slice::<T>(name, s1, l1)?;
-            let w = input_slice::<T>(name, s2, l2)?;
-            let b = input_slice::<T>(name, s3, l3)?;
-            let mut y = vec![T::ZERO; x.len()];
-            y.par_chunks_mut(d).zip(x.par_chunks(d)).for_each(|(yr, xr)| {
-                let (mean, is) = row_stats(xr, eps);
-                let (mean, is) = (T::from_f64(mean), T::from_f64(is));
-                for (((o, xv), wv), bv) in yr.iter_mut().zip(xr).zip(w).zip(b) {
-                    *o = (*xv - mean) * is * *wv + *bv;
-                }
-            });
-            Ok(T::storage(y))
-        })?;
-        Ok((out, l1.shape().clone()))
+        profile::timed(Kind::Other, || {
+            let name = self.name();
+            let (d, eps) = (self.d, self.eps);
+            let out = dispatch!(name, super::storage_dtype(s1), T => {
+                let x = input_slice::<T>(name, s1, l1)?;
+                let w = input_slice::<T>(name, s2, l2)?;
+                let b = input_slice::<T>(name, s3, l3)?;
+                let mut y = vec![T::ZERO; x.len()];
+                y.par_chunks_mut(d).zip(x.par_chunks(d)).for_each(|(yr, xr)| {
+                    let (mean, is) = row_stats(xr, eps);
+                    let (mean, is) = (T::from_f64(mean), T::from_f64(is));
+                    for (((o, xv), wv), bv) in yr.iter_mut().zip(xr).zip(w).zip(b) {
+                        *o = (*xv - mean) * is * *wv + *bv;
+                    }
+                });
+                Ok(T::storage(y))
+            })?;
+            Ok((out, l1.shape().clone()))
+        })
     }
 
     fn bwd(
@@ -70,55 +74,57 @@ impl CustomOp3 for LayerNormOp {
         _res: &Tensor,
         dy: &Tensor,
     ) -> Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
-        let name = self.name();
-        let (d, eps) = (self.d, self.eps);
-        dispatch!(name, x.dtype(), T => {
-            with_slice::<T, _>(name, x, |xs| {
-                with_slice::<T, _>(name, w, |ws| {
-                    with_slice::<T, _>(name, dy, |gs| {
-                        let mut dx = vec![T::ZERO; xs.len()];
-                        let partial: Vec<(Vec<f64>, Vec<f64>)> = dx
-                            .par_chunks_mut(d * ROWS_PER_CHUNK)
-                            .zip(xs.par_chunks(d * ROWS_PER_CHUNK).zip(gs.par_chunks(d * ROWS_PER_CHUNK)))
-                            .map(|(dxc, (xc, gc))| {
-                                let mut dw = vec![0f64; d];
-                                let mut db = vec![0f64; d];
-                                for ((o, xr), gr) in dxc.chunks_mut(d).zip(xc.chunks(d)).zip(gc.chunks(d)) {
-                                    let (mean, is) = row_stats(xr, eps);
-                                    // g = dy·w; dx = σ⁻¹·(g − mean(g) − x̂·mean(g·x̂)).
-                                    let mut mg = 0.0;
-                                    let mut mgx = 0.0;
-                                    for i in 0..d {
-                                        let xh = (xr[i].to_f64() - mean) * is;
-                                        let g = gr[i].to_f64();
-                                        dw[i] += g * xh;
-                                        db[i] += g;
-                                        let gw = g * ws[i].to_f64();
-                                        mg += gw;
-                                        mgx += gw * xh;
+        profile::timed(Kind::Other, || {
+            let name = self.name();
+            let (d, eps) = (self.d, self.eps);
+            dispatch!(name, x.dtype(), T => {
+                with_slice::<T, _>(name, x, |xs| {
+                    with_slice::<T, _>(name, w, |ws| {
+                        with_slice::<T, _>(name, dy, |gs| {
+                            let mut dx = vec![T::ZERO; xs.len()];
+                            let partial: Vec<(Vec<f64>, Vec<f64>)> = dx
+                                .par_chunks_mut(d * ROWS_PER_CHUNK)
+                                .zip(xs.par_chunks(d * ROWS_PER_CHUNK).zip(gs.par_chunks(d * ROWS_PER_CHUNK)))
+                                .map(|(dxc, (xc, gc))| {
+                                    let mut dw = vec![0f64; d];
+                                    let mut db = vec![0f64; d];
+                                    for ((o, xr), gr) in dxc.chunks_mut(d).zip(xc.chunks(d)).zip(gc.chunks(d)) {
+                                        let (mean, is) = row_stats(xr, eps);
+                                        // g = dy·w; dx = σ⁻¹·(g − mean(g) − x̂·mean(g·x̂)).
+                                        let mut mg = 0.0;
+                                        let mut mgx = 0.0;
+                                        for i in 0..d {
+                                            let xh = (xr[i].to_f64() - mean) * is;
+                                            let g = gr[i].to_f64();
+                                            dw[i] += g * xh;
+                                            db[i] += g;
+                                            let gw = g * ws[i].to_f64();
+                                            mg += gw;
+                                            mgx += gw * xh;
+                                        }
+                                        mg /= d as f64;
+                                        mgx /= d as f64;
+                                        for i in 0..d {
+                                            let xh = (xr[i].to_f64() - mean) * is;
+                                            let gw = gr[i].to_f64() * ws[i].to_f64();
+                                            o[i] = T::from_f64(is * (gw - mg - xh * mgx));
+                                        }
                                     }
-                                    mg /= d as f64;
-                                    mgx /= d as f64;
-                                    for i in 0..d {
-                                        let xh = (xr[i].to_f64() - mean) * is;
-                                        let gw = gr[i].to_f64() * ws[i].to_f64();
-                                        o[i] = T::from_f64(is * (gw - mg - xh * mgx));
-                                    }
+                                    (dw, db)
+                                })
+                                .collect();
+                            let mut dw = vec![0f64; d];
+                            let mut db = vec![0f64; d];
+                            for (pw, pb) in partial {
+                                for i in 0..d {
+                                    dw[i] += pw[i];
+                                    db[i] += pb[i];
                                 }
-                                (dw, db)
-                            })
-                            .collect();
-                        let mut dw = vec![0f64; d];
-                        let mut db = vec![0f64; d];
-                        for (pw, pb) in partial {
-                            for i in 0..d {
-                                dw[i] += pw[i];
-                                db[i] += pb[i];
                             }
-                        }
-                        let dw: Vec<T> = dw.into_iter().map(T::from_f64).collect();
-                        let db: Vec<T> = db.into_iter().map(T::from_f64).collect();
-                        Ok((Some(tensor_from(dx, x.dims())?), Some(tensor_from(dw, &[d])?), Some(tensor_from(db, &[d])?)))
+                            let dw: Vec<T> = dw.into_iter().map(T::from_f64).collect();
+                            let db: Vec<T> = db.into_iter().map(T::from_f64).collect();
+                            Ok((Some(tensor_from(dx, x.dims())?), Some(tensor_from(dw, &[d])?), Some(tensor_from(db, &[d])?)))
+                        })
                     })
                 })
             })

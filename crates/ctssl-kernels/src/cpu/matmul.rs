@@ -1,5 +1,7 @@
 //! A thin safe wrapper over `gemm::gemm` for strided row-major views.
 
+use std::mem::MaybeUninit;
+
 use gemm::Parallelism;
 
 use super::Real;
@@ -33,16 +35,51 @@ impl<'a, T> View<'a, T> {
     }
 }
 
-/// `dst[m×n] (row stride dst_rs) = (accumulate ? dst : 0) + a[m×k] · b[k×n]`.
+/// `dst[m×n] = (accumulate ? dst : 0) + a[m×k] · b[k×n]`, element `(i, j)` of `dst` at `i·rs + j·cs` for
+/// `(rs, cs) = dst_strides`.
 ///
 /// Panics if a view does not hold the elements it is asked for (an internal invariant of the kernels).
 #[allow(clippy::too_many_arguments)]
-pub fn matmul<T: Real>(
+pub fn matmul_strided<T: Real>(
     m: usize,
     n: usize,
     k: usize,
     dst: &mut [T],
-    dst_rs: usize,
+    dst_strides: (usize, usize),
+    accumulate: bool,
+    a: View<'_, T>,
+    b: View<'_, T>,
+    threads: usize,
+) {
+    // SAFETY: `dst` is initialised, so reading it (accumulate) is fine; `T` and `MaybeUninit<T>` have the
+    // same layout, and the product only stores initialised values.
+    let dst = unsafe { &mut *(dst as *mut [T] as *mut [MaybeUninit<T>]) };
+    product(m, n, k, dst, dst_strides, accumulate, a, b, threads)
+}
+
+/// `dst[m×n] = a[m×k] · b[k×n]` into uninitialised memory, element `(i, j)` of `dst` at `i·rs + j·cs` for
+/// `(rs, cs) = dst_strides`: every element of the `m × n` view is written (none is read).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_uninit<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [MaybeUninit<T>],
+    dst_strides: (usize, usize),
+    a: View<'_, T>,
+    b: View<'_, T>,
+    threads: usize,
+) {
+    product(m, n, k, dst, dst_strides, false, a, b, threads)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn product<T: Real>(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: &mut [MaybeUninit<T>],
+    (rs, cs): (usize, usize),
     accumulate: bool,
     a: View<'_, T>,
     b: View<'_, T>,
@@ -51,27 +88,31 @@ pub fn matmul<T: Real>(
     if m == 0 || n == 0 {
         return;
     }
-    assert!(m == 0 || n == 0 || (m - 1) * dst_rs + n <= dst.len(), "matmul: dst too small");
+    assert!((m - 1) * rs + (n - 1) * cs < dst.len(), "matmul: dst too small");
     assert!(a.fits(m, k) && b.fits(k, n), "matmul: operand too small");
     if k == 0 {
         if !accumulate {
             for i in 0..m {
-                dst[i * dst_rs..i * dst_rs + n].fill(T::ZERO);
+                for j in 0..n {
+                    dst[i * rs + j * cs].write(T::ZERO);
+                }
             }
         }
         return;
     }
     let par = if threads > 1 { Parallelism::Rayon(threads) } else { Parallelism::None };
     // SAFETY: the asserts above keep every element that gemm reads or writes inside the slices; dst is
-    // borrowed mutably, so it does not alias a or b.
+    // borrowed mutably, so it does not alias a or b. With `read_dst = false` gemm only stores into dst
+    // (every element of the m × n view), so dst may be uninitialised then; with `accumulate` the caller
+    // passes initialised memory (`matmul_strided`).
     unsafe {
         gemm::gemm(
             m,
             n,
             k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
+            dst.as_mut_ptr() as *mut T,
+            cs as isize,
+            rs as isize,
             accumulate,
             a.data.as_ptr().add(a.offset),
             a.cs as isize,
@@ -99,11 +140,32 @@ mod tests {
         let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect();
         let bt: Vec<f64> = (0..n * k).map(|i| (i as f64 * 0.11).cos()).collect(); // b stored as [n×k]
         let mut dst = vec![1.0; m * n];
-        matmul(m, n, k, &mut dst, n, true, View::rows(&a, k), View::rows(&bt, k).t(), 1);
+        matmul_strided(m, n, k, &mut dst, (n, 1), true, View::rows(&a, k), View::rows(&bt, k).t(), 1);
         for i in 0..m {
             for j in 0..n {
                 let want: f64 = 1.0 + (0..k).map(|l| a[i * k + l] * bt[j * k + l]).sum::<f64>();
                 assert!((dst[i * n + j] - want).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn strided_and_uninit_destinations_match_the_row_major_product() {
+        let (m, n, k) = (6, 5, 4);
+        let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.29).sin()).collect();
+        let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.13).cos()).collect();
+        let mut want = vec![0.0; m * n];
+        matmul_strided(m, n, k, &mut want, (n, 1), false, View::rows(&a, k), View::rows(&b, n), 1);
+        // Column-major destination (the transposed layout), accumulated onto ones.
+        let mut t = vec![1.0; m * n];
+        matmul_strided(m, n, k, &mut t, (1, m), true, View::rows(&a, k), View::rows(&b, n), 1);
+        let mut u = vec![MaybeUninit::uninit(); m * n];
+        matmul_uninit(m, n, k, &mut u, (n, 1), View::rows(&a, k), View::rows(&b, n), 2);
+        for i in 0..m {
+            for j in 0..n {
+                assert!((t[j * m + i] - 1.0 - want[i * n + j]).abs() < 1e-12);
+                // SAFETY: matmul_uninit wrote every element.
+                assert_eq!(unsafe { u[i * n + j].assume_init() }, want[i * n + j]);
             }
         }
     }

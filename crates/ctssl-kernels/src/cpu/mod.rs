@@ -15,6 +15,8 @@ pub(crate) mod matmul;
 pub mod pool;
 pub mod softmax;
 
+use std::mem::MaybeUninit;
+
 use candle_core::{CpuStorage, DType, Layout, Result, Storage, Tensor, WithDType};
 
 use crate::error::KernelError;
@@ -86,17 +88,53 @@ pub(crate) fn with_slice<T: Real, R>(op: &'static str, t: &Tensor, f: impl FnOnc
     }
 }
 
-/// A vector of `len` elements with unspecified values, for outputs that the caller overwrites entirely
-/// before reading them (saves the zero-fill of `vec![0; len]`, a full extra pass over memory).
-/// (candle's own CPU backend does the same for its elementwise outputs; replacing the body with
-/// `vec![T::ZERO; len]` gives the zero-filled version back.)
-#[allow(clippy::uninit_vec)]
-pub(crate) fn uninit_vec<T: Real>(len: usize) -> Vec<T> {
+/// A buffer of `len` uninitialised elements, for outputs that a kernel writes entirely before they are
+/// read (saves the zero fill of `vec![0; len]`, a full extra pass over memory). Kernels write it through
+/// [`MaybeUninit::write`] (or [`write_slice`], [`fill`], `matmul_uninit`) and hand it on with
+/// [`assume_init`] once every element is written.
+pub(crate) fn uninit_vec<T>(len: usize) -> Vec<MaybeUninit<T>> {
     let mut v = Vec::with_capacity(len);
-    // SAFETY: `Real` types are candle's plain numeric dtypes (f32, f64), for which every bit pattern is a
-    // valid value, and the capacity is `len`; every caller writes each element before reading it.
+    // SAFETY: the capacity is `len`, and `MaybeUninit<T>` is valid uninitialised.
     unsafe { v.set_len(len) };
     v
+}
+
+/// The `Vec<T>` of a buffer from [`uninit_vec`].
+///
+/// # Safety
+/// Every element of `v` must have been written.
+pub(crate) unsafe fn assume_init<T>(v: Vec<MaybeUninit<T>>) -> Vec<T> {
+    let mut v = std::mem::ManuallyDrop::new(v);
+    let (ptr, len, cap) = (v.as_mut_ptr(), v.len(), v.capacity());
+    // SAFETY: `MaybeUninit<T>` has the layout of `T`, the allocation is the vector's own (same capacity),
+    // and the caller guarantees that every element is initialised.
+    unsafe { Vec::from_raw_parts(ptr as *mut T, len, cap) }
+}
+
+/// The initialised view of part of a buffer from [`uninit_vec`].
+///
+/// # Safety
+/// Every element of `s` must have been written.
+pub(crate) unsafe fn assume_init_ref<T>(s: &[MaybeUninit<T>]) -> &[T] {
+    // SAFETY: same layout; the caller guarantees that every element is initialised.
+    unsafe { &*(s as *const [MaybeUninit<T>] as *const [T]) }
+}
+
+/// Copies `src` into `dst` (equal lengths).
+#[inline]
+pub(crate) fn write_slice<T: Copy>(dst: &mut [MaybeUninit<T>], src: &[T]) {
+    assert_eq!(dst.len(), src.len(), "write_slice: lengths differ");
+    // SAFETY: equal lengths (checked), `MaybeUninit<T>` has the layout of `T`, and a `&mut` and a `&` slice
+    // never overlap. (A loop of `MaybeUninit::write` was not turned into a `memcpy`.)
+    unsafe { std::ptr::copy_nonoverlapping(src.as_ptr(), dst.as_mut_ptr() as *mut T, src.len()) }
+}
+
+/// Writes `value` into every element of `dst`.
+#[inline]
+pub(crate) fn fill<T: Copy>(dst: &mut [MaybeUninit<T>], value: T) {
+    for d in dst {
+        d.write(value);
+    }
 }
 
 /// A CPU tensor of `dims` from `data`.

@@ -6,6 +6,8 @@ use std::sync::Mutex;
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor, WithDType};
 use rayon::prelude::*;
 
+use crate::profile::{self, Kind};
+
 use super::{dispatch, input_slice, tensor_from, with_slice, Real};
 use crate::error::KernelError;
 use crate::ops::MaxPool2dParams;
@@ -76,26 +78,30 @@ impl CustomOp1 for MaxPool2dOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let name = self.name();
-        let (out, idx) = dispatch!(name, super::storage_dtype(s), T => {
-            let (y, idx) = self.forward(input_slice::<T>(name, s, l)?);
-            Ok((T::storage(y), idx))
-        })?;
-        if let Ok(mut slot) = self.argmax.lock() {
-            *slot = idx;
-        }
-        let dims = l.dims();
-        Ok((out, Shape::from((dims[0], dims[1], self.oh, self.ow))))
+        profile::timed(Kind::Pool, || {
+            let name = self.name();
+            let (out, idx) = dispatch!(name, super::storage_dtype(s), T => {
+                let (y, idx) = self.forward(input_slice::<T>(name, s, l)?);
+                Ok((T::storage(y), idx))
+            })?;
+            if let Ok(mut slot) = self.argmax.lock() {
+                *slot = idx;
+            }
+            let dims = l.dims();
+            Ok((out, Shape::from((dims[0], dims[1], self.oh, self.ow))))
+        })
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
-        let name = self.name();
-        let idx = self.argmax.lock().map_err(|_| KernelError::shape(name, "argmax lock poisoned"))?;
-        if idx.len() != dy.elem_count() {
-            return Err(KernelError::shape(name, "backward called before the forward pass"));
-        }
-        dispatch!(name, dy.dtype(), T => {
-            with_slice::<T, _>(name, dy, |d| Ok(Some(tensor_from(self.backward(d, &idx), x.dims())?)))
+        profile::timed(Kind::Pool, || {
+            let name = self.name();
+            let idx = self.argmax.lock().map_err(|_| KernelError::shape(name, "argmax lock poisoned"))?;
+            if idx.len() != dy.elem_count() {
+                return Err(KernelError::shape(name, "backward called before the forward pass"));
+            }
+            dispatch!(name, dy.dtype(), T => {
+                with_slice::<T, _>(name, dy, |d| Ok(Some(tensor_from(self.backward(d, &idx), x.dims())?)))
+            })
         })
     }
 }
@@ -121,26 +127,30 @@ impl CustomOp1 for GlobalAvgPoolOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let name = self.name();
-        let hw = self.hw;
-        let out = dispatch!(name, super::storage_dtype(s), T => {
-            let x = input_slice::<T>(name, s, l)?;
-            let y: Vec<T> = x.par_chunks(hw).map(|p| T::from_f64(p.iter().map(|v| v.to_f64()).sum::<f64>() / hw as f64)).collect();
-            Ok(T::storage(y))
-        })?;
-        let dims = l.dims();
-        Ok((out, Shape::from((dims[0], dims[1]))))
+        profile::timed(Kind::Pool, || {
+            let name = self.name();
+            let hw = self.hw;
+            let out = dispatch!(name, super::storage_dtype(s), T => {
+                let x = input_slice::<T>(name, s, l)?;
+                let y: Vec<T> = x.par_chunks(hw).map(|p| T::from_f64(p.iter().map(|v| v.to_f64()).sum::<f64>() / hw as f64)).collect();
+                Ok(T::storage(y))
+            })?;
+            let dims = l.dims();
+            Ok((out, Shape::from((dims[0], dims[1]))))
+        })
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
-        let name = self.name();
-        let hw = self.hw;
-        dispatch!(name, dy.dtype(), T => {
-            with_slice::<T, _>(name, dy, |d| {
-                let scale = T::from_f64(1.0 / hw as f64);
-                let mut dx = vec![T::ZERO; d.len() * hw];
-                dx.par_chunks_mut(hw).zip(d.par_iter()).for_each(|(p, g)| p.fill(*g * scale));
-                Ok(Some(tensor_from(dx, x.dims())?))
+        profile::timed(Kind::Pool, || {
+            let name = self.name();
+            let hw = self.hw;
+            dispatch!(name, dy.dtype(), T => {
+                with_slice::<T, _>(name, dy, |d| {
+                    let scale = T::from_f64(1.0 / hw as f64);
+                    let mut dx = vec![T::ZERO; d.len() * hw];
+                    dx.par_chunks_mut(hw).zip(d.par_iter()).for_each(|(p, g)| p.fill(*g * scale));
+                    Ok(Some(tensor_from(dx, x.dims())?))
+                })
             })
         })
     }

@@ -4,6 +4,8 @@
 use candle_core::{CpuStorage, CustomOp1, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use crate::profile::{self, Kind};
+
 use super::{dispatch, input_slice, tensor_from, with_slice, Real};
 
 /// Rows handed to one rayon task at least.
@@ -58,29 +60,33 @@ impl CustomOp1 for SoftmaxOp {
     }
 
     fn cpu_fwd(&self, s: &CpuStorage, l: &Layout) -> Result<(CpuStorage, Shape)> {
-        let name = self.name();
-        let d = l.dims().last().copied().unwrap_or(1).max(1);
-        let out = dispatch!(name, super::storage_dtype(s), T => {
-            let x = input_slice::<T>(name, s, l)?;
-            let mut y = vec![T::ZERO; x.len()];
-            y.par_chunks_mut(d).with_min_len(MIN_ROWS).zip(x.par_chunks(d)).for_each(|(yr, xr)| forward_row(xr, yr, self.log));
-            Ok(T::storage(y))
-        })?;
-        Ok((out, l.shape().clone()))
+        profile::timed(Kind::Other, || {
+            let name = self.name();
+            let d = l.dims().last().copied().unwrap_or(1).max(1);
+            let out = dispatch!(name, super::storage_dtype(s), T => {
+                let x = input_slice::<T>(name, s, l)?;
+                let mut y = vec![T::ZERO; x.len()];
+                y.par_chunks_mut(d).with_min_len(MIN_ROWS).zip(x.par_chunks(d)).for_each(|(yr, xr)| forward_row(xr, yr, self.log));
+                Ok(T::storage(y))
+            })?;
+            Ok((out, l.shape().clone()))
+        })
     }
 
     fn bwd(&self, x: &Tensor, res: &Tensor, dy: &Tensor) -> Result<Option<Tensor>> {
-        let name = self.name();
-        let d = x.dims().last().copied().unwrap_or(1).max(1);
-        dispatch!(name, x.dtype(), T => {
-            with_slice::<T, _>(name, res, |y| {
-                with_slice::<T, _>(name, dy, |g| {
-                    let mut dx = vec![T::ZERO; y.len()];
-                    dx.par_chunks_mut(d)
-                        .with_min_len(MIN_ROWS)
-                        .zip(y.par_chunks(d).zip(g.par_chunks(d)))
-                        .for_each(|(o, (yr, gr))| backward_row(yr, gr, o, self.log));
-                    Ok(Some(tensor_from(dx, x.dims())?))
+        profile::timed(Kind::Other, || {
+            let name = self.name();
+            let d = x.dims().last().copied().unwrap_or(1).max(1);
+            dispatch!(name, x.dtype(), T => {
+                with_slice::<T, _>(name, res, |y| {
+                    with_slice::<T, _>(name, dy, |g| {
+                        let mut dx = vec![T::ZERO; y.len()];
+                        dx.par_chunks_mut(d)
+                            .with_min_len(MIN_ROWS)
+                            .zip(y.par_chunks(d).zip(g.par_chunks(d)))
+                            .for_each(|(o, (yr, gr))| backward_row(yr, gr, o, self.log));
+                        Ok(Some(tensor_from(dx, x.dims())?))
+                    })
                 })
             })
         })
