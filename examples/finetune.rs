@@ -68,7 +68,8 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
             dicom_data(&cfg.data, a.seed)?
         }
         None => phantom_data(&cfg.data, std::slice::from_ref(&a.task))?,
-    };
+    }
+    .with_input(&cfg.input()?);
     for s in &data.skipped {
         eprintln!("skipped {s}");
     }

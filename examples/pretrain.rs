@@ -78,6 +78,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
             seed: a.seed,
         },
         views: if a.own_views { Views::Own } else { Views::Study },
+        input: cfg.input()?,
         checkpoint_every: cfg.pretrain.checkpoint_every,
         stop_after: None,
     };

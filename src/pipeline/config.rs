@@ -3,7 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
+use ctssl_augment::{Standardize, WindowStep};
 use ctssl_backbones::{ResNetConfig, Stem};
+use ctssl_io::HuWindow;
+use ctssl_train::eval::InputMapping;
 use serde::{Deserialize, Serialize};
 
 use super::error::{PipelineError, Result};
@@ -60,6 +63,12 @@ pub struct ModelConfig {
     pub base_width: usize,
     /// Side of the views given to the network.
     pub image_size: usize,
+    /// HU windows `[centre, width]`, one input channel each; empty: per-slice min–max scaling into one
+    /// channel (the reference study's input).
+    #[serde(default)]
+    pub windows: Vec<[f32; 2]>,
+    /// Standardisation `[mean, std]` after windowing (every channel); absent: none.
+    pub standardize: Option<[f32; 2]>,
 }
 
 /// Pre-training settings shared by every method (each method keeps its own optimizer and loss defaults).
@@ -207,7 +216,25 @@ impl StudyConfig {
             other => return Err(PipelineError::Config(format!("model.stem must be small or imagenet, not `{other}`"))),
         };
         let cfg = ResNetConfig::from_name(&self.model.arch)?.with_stem(stem).with_base_width(self.model.base_width);
-        Ok(cfg.with_in_channels(1).with_num_classes(None))
+        Ok(cfg.with_in_channels(self.input()?.channels()).with_num_classes(None))
+    }
+
+    /// How HU become the network's input, in pre-training, fine-tuning and evaluation alike.
+    pub fn input(&self) -> Result<InputMapping> {
+        let window = match self.model.windows.as_slice() {
+            [] => WindowStep::MinMax,
+            [[c, w]] => WindowStep::Fixed(HuWindow::new(*c, *w)),
+            many => WindowStep::Multi(many.iter().map(|[c, w]| HuWindow::new(*c, *w)).collect()),
+        };
+        window.validate().map_err(|e| PipelineError::Config(format!("model.windows: {e}")))?;
+        let standardize = match self.model.standardize {
+            Some([_, s]) if !(s > 0.0 && s.is_finite()) => {
+                return Err(PipelineError::Config(format!("model.standardize: std {s} must be positive")))
+            }
+            Some([m, s]) => Some(Standardize::new(m, s)),
+            None => None,
+        };
+        Ok(InputMapping { window, standardize })
     }
 }
 

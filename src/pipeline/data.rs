@@ -42,6 +42,18 @@ pub struct StudyData {
     pub description: String,
 }
 
+impl StudyData {
+    /// Every task's splits with the input mapping `input` (the one pre-training used).
+    pub fn with_input(mut self, input: &ctssl_train::eval::InputMapping) -> Self {
+        for t in &mut self.tasks {
+            for s in [&mut t.train, &mut t.val, &mut t.test] {
+                s.input = input.clone();
+            }
+        }
+        self
+    }
+}
+
 /// FNV-1a over bytes; enough to tell two datasets apart in a run record.
 #[derive(Debug, Clone, Copy)]
 struct Fnv(u64);

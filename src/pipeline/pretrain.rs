@@ -37,6 +37,8 @@ pub struct PretrainRequest<'a> {
     pub shape: RunShape,
     /// Whose views.
     pub views: Views,
+    /// How HU become network input (replaces each recipe's base window).
+    pub input: ctssl_train::eval::InputMapping,
     /// Checkpoint interval in steps.
     pub checkpoint_every: u64,
     /// Stop after this many steps in this call (for tests and time-boxed runs); the run resumes later.
@@ -72,7 +74,8 @@ pub fn pretrain(
         prefetch: 2,
         threads: None,
     };
-    let loader = Loader::new(pool.clone(), run.recipe.clone(), loader_cfg)?.with_device(device.clone());
+    let recipe = req.input.apply(run.recipe.clone());
+    let loader = Loader::new(pool.clone(), recipe, loader_cfg)?.with_device(device.clone());
     let mut trainer_cfg = run.trainer.clone();
     trainer_cfg.checkpoint_every = req.checkpoint_every;
     let extra = serde_json::json!({

@@ -117,7 +117,8 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<StudyOutcome> {
     let t0 = Instant::now();
     cfg.validate()?;
-    let data = load_data(cfg)?;
+    let input = cfg.input()?;
+    let data = load_data(cfg)?.with_input(&input);
     for s in &data.skipped {
         eprintln!("skipped {s}");
     }
@@ -146,6 +147,7 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
                 seed: cfg.pretrain.seed,
             },
             views,
+            input: input.clone(),
             checkpoint_every: cfg.pretrain.checkpoint_every,
             stop_after: None,
         };
@@ -270,8 +272,8 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
         (
             "backbone".into(),
             format!(
-                "{} (stem {}, width {}), {} px, 1 channel",
-                cfg.model.arch, cfg.model.stem, cfg.model.base_width, cfg.model.image_size
+                "{} (stem {}, width {}), {} px, input {:?}",
+                cfg.model.arch, cfg.model.stem, cfg.model.base_width, cfg.model.image_size, input
             ),
         ),
         (

@@ -70,9 +70,9 @@ impl Default for LungTask {
     fn default() -> Self {
         LungTask {
             positive_fraction: 0.5,
-            lesion_radius_mm: (6.0, 18.0),
-            max_lesions: 2,
-            consolidation_fraction: 0.25,
+            lesion_radius_mm: (10.0, 25.0),
+            max_lesions: 3,
+            consolidation_fraction: 0.4,
             ground_glass_hu: (-700.0, -500.0),
             consolidation_hu: (-100.0, 40.0),
             contrast: 1.0,
@@ -109,12 +109,12 @@ pub struct HeadTask {
 impl Default for HeadTask {
     fn default() -> Self {
         HeadTask {
-            positive_fraction: 0.5,
-            blob_radius_mm: (3.0, 10.0),
-            subdural_thickness_mm: (2.0, 6.0),
+            positive_fraction: 0.6,
+            blob_radius_mm: (6.0, 16.0),
+            subdural_thickness_mm: (4.0, 10.0),
             subdural_fraction: 0.4,
             blood_hu: (50.0, 90.0),
-            contrast: 0.8,
+            contrast: 1.0,
             location_spread: 0.7,
             min_lesion_pixels: 4,
             min_brain_fraction: 0.08,

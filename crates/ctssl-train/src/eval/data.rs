@@ -1,7 +1,7 @@
 //! Labeled slices (HU images, labels, patient IDs), patient-level splits, and batched inference.
 
 use candle_core::{DType, Tensor};
-use ctssl_augment::{InMemorySlices, Loader, LoaderConfig, Recipe, Sampling};
+use ctssl_augment::{InMemorySlices, Loader, LoaderConfig, Recipe, Sampling, Standardize, WindowStep};
 use ctssl_backbones::ResNet;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
@@ -9,6 +9,41 @@ use rand_chacha::ChaCha8Rng;
 
 use super::softmax_rows;
 use crate::error::{Result, TrainError};
+
+/// How HU become the network's input channels: the base window(s) and an optional standardisation.
+/// Fine-tuning and evaluation apply it to their recipes; a study applies the same one to its
+/// pre-training recipes, so a pre-trained encoder sees the same kind of input when it is fine-tuned.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InputMapping {
+    /// The base window(s): per-slice min–max (the reference study), a fixed window, or several windows
+    /// stacked as channels.
+    pub window: WindowStep,
+    /// Standardisation after windowing.
+    pub standardize: Option<Standardize>,
+}
+
+impl Default for InputMapping {
+    /// Per-slice min–max scaling, no standardisation: the reference study's input.
+    fn default() -> Self {
+        InputMapping { window: WindowStep::MinMax, standardize: None }
+    }
+}
+
+impl InputMapping {
+    /// Number of input channels it makes from a 1-channel HU slice.
+    pub fn channels(&self) -> usize {
+        self.window.channels(1)
+    }
+
+    /// `recipe` with this base window and standardisation on every view.
+    pub fn apply(&self, recipe: Recipe) -> Recipe {
+        let r = recipe.with_window(self.window.clone());
+        match &self.standardize {
+            Some(s) => r.with_standardize(s.clone()),
+            None => r,
+        }
+    }
+}
 
 /// Labeled HU slices: one label per slice; the patient IDs are those of the slices.
 #[derive(Debug, Clone)]
@@ -19,6 +54,8 @@ pub struct LabeledSet {
     pub labels: Vec<u32>,
     /// Number of classes.
     pub num_classes: usize,
+    /// How the slices become network input (min–max by default; see [`LabeledSet::with_input`]).
+    pub input: InputMapping,
 }
 
 impl LabeledSet {
@@ -34,7 +71,13 @@ impl LabeledSet {
         if let Some(&bad) = labels.iter().find(|&&l| l as usize >= num_classes) {
             return Err(TrainError::InvalidArgument(format!("label {bad} out of range for {num_classes} classes")));
         }
-        Ok(Self { slices, labels, num_classes })
+        Ok(Self { slices, labels, num_classes, input: InputMapping::default() })
+    }
+
+    /// The same set with another input mapping.
+    pub fn with_input(mut self, input: InputMapping) -> Self {
+        self.input = input;
+        self
     }
 
     /// Number of slices.
@@ -60,7 +103,7 @@ impl LabeledSet {
             slices.slices.push(s.clone());
             labels.push(self.labels[i]);
         }
-        Ok(Self { slices, labels, num_classes: self.num_classes })
+        Ok(Self { slices, labels, num_classes: self.num_classes, input: self.input.clone() })
     }
 
     /// Splits by patient into (train, validation, test): the distinct patient IDs are shuffled with
@@ -98,7 +141,8 @@ impl LabeledSet {
         Ok((self.subset(&idx[0])?, self.subset(&idx[1])?, self.subset(&idx[2])?))
     }
 
-    /// An evaluation loader: `Recipe::eval(image_size)`, sequential order, every slice once.
+    /// An evaluation loader: `Recipe::eval(image_size)` with the set's input mapping, sequential order,
+    /// every slice once.
     pub(crate) fn eval_loader(&self, image_size: usize, batch_size: usize) -> Result<Loader<InMemorySlices>> {
         let cfg = LoaderConfig {
             batch_size: batch_size.max(1),
@@ -108,7 +152,8 @@ impl LabeledSet {
             prefetch: 2,
             threads: None,
         };
-        Ok(Loader::labeled(self.slices.clone(), self.labels.clone(), Recipe::eval(image_size), cfg)?)
+        let recipe = self.input.apply(Recipe::eval(image_size));
+        Ok(Loader::labeled(self.slices.clone(), self.labels.clone(), recipe, cfg)?)
     }
 }
 

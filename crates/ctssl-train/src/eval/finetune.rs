@@ -114,8 +114,12 @@ pub fn finetune(
         prefetch: 2,
         threads: None,
     };
-    let loader: Loader<InMemorySlices> =
-        Loader::labeled(train.slices.clone(), train.labels.clone(), Recipe::finetune(cfg.image_size), loader_cfg)?;
+    let loader: Loader<InMemorySlices> = Loader::labeled(
+        train.slices.clone(),
+        train.labels.clone(),
+        train.input.apply(Recipe::finetune(cfg.image_size)),
+        loader_cfg,
+    )?;
     let named = |head_only: bool| -> Vec<(String, candle_core::Var)> {
         model
             .named_vars()

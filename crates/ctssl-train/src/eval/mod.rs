@@ -8,7 +8,7 @@ mod knn;
 mod linear_probe;
 mod report;
 
-pub use data::{extract_features, predict_proba, LabeledSet};
+pub use data::{extract_features, predict_proba, InputMapping, LabeledSet};
 pub use finetune::{finetune, EpochRecord, FinetuneConfig, FinetuneResult};
 pub use knn::{knn_predict, KnnConfig};
 pub use linear_probe::{linear_probe, LinearProbeConfig, ProbeResult};
