@@ -63,3 +63,34 @@ fn tiny_study_writes_results_report_and_resumes() {
     let err = run_study(&other, &out, &candle_core::Device::Cpu).unwrap_err().to_string();
     assert!(err.contains("another configuration"), "{err}");
 }
+
+#[test]
+fn dicom_folders_and_a_labels_csv_make_tasks_and_bad_files_are_skipped_with_their_reason() {
+    use ctssl::phantom::{write_phantom, Phantom, PhantomConfig};
+    let dir = tempfile::tempdir().unwrap();
+    let phantom = Phantom::new(PhantomConfig::tiny(5)).unwrap();
+    write_phantom(&phantom, dir.path(), |_| {}).unwrap();
+    std::fs::write(dir.path().join("broken.dcm"), b"DICM but not really").unwrap();
+    // The phantom's labels.csv has extra columns (split, crop); only file, label, task, patient_id count.
+    let labels = std::fs::read_to_string(dir.path().join("labels.csv")).unwrap();
+    let kept: String = labels.lines().filter(|l| !l.contains(",organ,")).map(|l| format!("{l}\n")).collect();
+    std::fs::write(dir.path().join("lesions.csv"), kept).unwrap();
+
+    let mut cfg = tiny().data;
+    cfg.source = "dicom".into();
+    cfg.pretrain_dir = Some(dir.path().to_path_buf());
+    cfg.labels_csv = Some(dir.path().join("lesions.csv"));
+    cfg.val_fraction = 0.2;
+    cfg.test_fraction = 0.2;
+    let data = ctssl::pipeline::data::dicom_data(&cfg, 0).unwrap();
+    let names: Vec<&str> = data.tasks.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["head", "lung"]);
+    assert!(data.skipped.iter().any(|s| s.contains("broken.dcm")), "{:?}", data.skipped);
+    assert!(!data.pool.slices.is_empty());
+    for t in &data.tasks {
+        assert_eq!(t.classes, ["0", "1"]);
+        let train: std::collections::BTreeSet<&str> =
+            t.train.slices.slices.iter().map(|s| s.patient_id.as_str()).collect();
+        assert!(t.test.slices.slices.iter().all(|s| !train.contains(s.patient_id.as_str())), "split by patient");
+    }
+}

@@ -58,6 +58,20 @@ pub fn git_commit() -> String {
     }
 }
 
+/// The input mapping in words: `3 windows (centre/width -600/1500, 40/400, 40/80 HU) → (x − 0.5) / 0.5`.
+fn describe_input(cfg: &StudyConfig) -> String {
+    let windows = if cfg.model.windows.is_empty() {
+        "per-slice min–max, 1 channel".to_string()
+    } else {
+        let w: Vec<String> = cfg.model.windows.iter().map(|[c, w]| format!("{c}/{w}")).collect();
+        format!("{} window(s) as channels (centre/width {} HU)", w.len(), w.join(", "))
+    };
+    match cfg.model.standardize {
+        Some([m, s]) => format!("{windows}, then (x − {m}) / {s}"),
+        None => windows,
+    }
+}
+
 fn load_data(cfg: &StudyConfig) -> Result<StudyData> {
     if cfg.data.source == "phantom" {
         phantom_data(&cfg.data, &cfg.protocol.tasks)
@@ -241,7 +255,7 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
                                 probe_point(point, f, &cfg.finetune)?
                             }
                         };
-                        pb.println(format!(
+                        let line = format!(
                             "{:<6} {:<12} {:<12} {:>5.1} % seed {} : AUC {:.3} acc {:.3} ({:.1} s)",
                             row.task,
                             row.init,
@@ -251,7 +265,12 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
                             row.roc_auc,
                             row.accuracy,
                             row.seconds
-                        ));
+                        );
+                        if pb.is_hidden() {
+                            eprintln!("{line}");
+                        } else {
+                            pb.println(line);
+                        }
                         table.push(row);
                         table.save(&results_path)?;
                         evaluated += 1;
@@ -272,8 +291,12 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
         (
             "backbone".into(),
             format!(
-                "{} (stem {}, width {}), {} px, input {:?}",
-                cfg.model.arch, cfg.model.stem, cfg.model.base_width, cfg.model.image_size, input
+                "{} (stem {}, width {}), {} px, input: {}",
+                cfg.model.arch,
+                cfg.model.stem,
+                cfg.model.base_width,
+                cfg.model.image_size,
+                describe_input(cfg)
             ),
         ),
         (

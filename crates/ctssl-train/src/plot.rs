@@ -119,6 +119,8 @@ impl LineChart {
                 let mut chart = $chart;
                 chart
                     .configure_mesh()
+                    .light_line_style(WHITE)
+                    .x_label_formatter(&|x| format!("{x:.0}"))
                     .x_desc(&self.x_label)
                     .y_desc(&self.y_label)
                     .label_style(("sans-serif", 14))
@@ -126,7 +128,8 @@ impl LineChart {
                     .draw()
                     .map_err(|e| plot_error(path, e))?;
                 for (i, s) in self.series.iter().enumerate() {
-                    let c = color(i);
+                    // A baseline named `random` is drawn in black so the methods stand out against it.
+                    let c = if s.name == "random" { BLACK } else { color(i) };
                     let band: Vec<(f64, f64, f64)> =
                         s.points.iter().filter_map(|&(x, _, b)| b.map(|(lo, hi)| (x, lo, hi))).collect();
                     if band.len() >= 2 {

@@ -1,16 +1,10 @@
 //! VICReg (Bardes et al. 2022): two views → backbone → 3-layer expander; invariance (MSE), variance (hinge
 //! on the per-dimension std) and covariance (off-diagonal) terms.
 
-use std::collections::HashMap;
+use candle_core::Tensor;
 
-use candle_core::{DType, Device, Tensor, Var};
-use ctssl_backbones::{ResNet, ResNetConfig};
-use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
-use ctssl_train::Result as TrainResult;
-
-use super::common::{check_views, collapse_logs, pooled_features, prefixed, snapshot};
+use super::expander::{ExpanderMethod, ExpanderObjective};
 use crate::error::Result;
-use crate::projection_head::{ProjectionHead, ProjectionHeadConfig};
 use crate::vicreg::{vicreg_loss, VicregWeights};
 
 /// Settings of [`Vicreg`].
@@ -36,71 +30,18 @@ impl VicregConfig {
     }
 }
 
+impl ExpanderObjective for VicregConfig {
+    const NAME: &'static str = "vicreg";
+    fn expander_dim(&self) -> usize {
+        self.expander_dim
+    }
+    fn monitor_every(&self) -> u64 {
+        self.monitor_every
+    }
+    fn loss(&self, z0: &Tensor, z1: &Tensor) -> Result<Tensor> {
+        vicreg_loss(z0, z1, self.weights)
+    }
+}
+
 /// VICReg: backbone and expander trainable; the state is the batch-norm statistics.
-#[derive(Debug)]
-pub struct Vicreg {
-    config: VicregConfig,
-    backbone: ResNet,
-    expander: ProjectionHead,
-}
-
-impl Vicreg {
-    /// A new model: backbone from `seed`, expander from `seed + 1000`.
-    pub fn new(backbone: ResNetConfig, config: VicregConfig, seed: u64, device: &Device) -> Result<Self> {
-        let backbone = ResNet::new(backbone.with_num_classes(None), seed, device)?;
-        let head = ProjectionHeadConfig::expander(backbone.config().feature_dim(), config.expander_dim);
-        let expander = ProjectionHead::new(head, seed.wrapping_add(1000), DType::F32, device)?;
-        Ok(Self { config, backbone, expander })
-    }
-
-    /// The settings.
-    pub fn config(&self) -> &VicregConfig {
-        &self.config
-    }
-
-    /// The backbone.
-    pub fn backbone(&self) -> &ResNet {
-        &self.backbone
-    }
-
-    fn buffer_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(prefixed(self.expander.named_buffers(), "projector."));
-        v
-    }
-}
-
-impl PretrainMethod for Vicreg {
-    fn name(&self) -> &str {
-        "vicreg"
-    }
-
-    fn trainable_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(prefixed(self.expander.named_vars(), "projector."));
-        v
-    }
-
-    fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> TrainResult<LossOutput> {
-        check_views("vicreg", views, 2)?;
-        let feats = pooled_features(&self.backbone, &views[..2], true)?;
-        // Each view through the expander on its own: its batch norm sees one view, as in the reference.
-        let z0 = self.expander.forward(&feats[0], true)?;
-        let z1 = self.expander.forward(&feats[1], true)?;
-        let loss = vicreg_loss(&z0, &z1, self.config.weights)?;
-        let logs = collapse_logs(&z0, &z1, ctx.step, self.config.monitor_every)?;
-        Ok(LossOutput { loss, logs })
-    }
-
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        snapshot(&self.buffer_vars())
-    }
-
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> TrainResult<()> {
-        load_vars(state, &self.buffer_vars())
-    }
-
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.backbone.state_dict()
-    }
-}
+pub type Vicreg = ExpanderMethod<VicregConfig>;

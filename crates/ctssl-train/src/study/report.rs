@@ -95,9 +95,30 @@ pub fn write_report(
             let r = robustness(auc, task, protocol);
             let Some(best) = r.first() else { continue };
             let random = r.iter().find(|x| x.init == "random");
+            // The interval of a mean at the smallest common fraction, to say whether a gap is established.
+            let interval = |init: &str| {
+                auc.iter()
+                    .find(|c| {
+                        c.task == task
+                            && c.protocol == protocol
+                            && c.init == init
+                            && permille(c.fraction) == permille(best.smallest_fraction)
+                    })
+                    .and_then(|c| c.value.as_ref())
+                    .and_then(|v| v.half_width)
+            };
             let versus = match random {
                 Some(rd) if rd.init != best.init => {
-                    format!(" ({:+.3} over random initialisation's {:.3})", best.smallest - rd.smallest, rd.smallest)
+                    let overlap = match (interval(&best.init), interval("random")) {
+                        (Some(a), Some(b)) => (best.smallest - rd.smallest).abs() <= a + b,
+                        _ => true,
+                    };
+                    format!(
+                        " ({:+.3} over random initialisation's {:.3}{})",
+                        best.smallest - rd.smallest,
+                        rd.smallest,
+                        if overlap { "; the 95 % intervals overlap, so the gap is not established" } else { "" }
+                    )
                 }
                 Some(_) => " — no pre-training beat random initialisation there".into(),
                 None => String::new(),
