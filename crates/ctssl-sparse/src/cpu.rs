@@ -1,38 +1,11 @@
 //! CPU helpers of the sparse kernels: the float types they run on, access to a tensor's contiguous
 //! elements, and a safe wrapper over `gemm::gemm` for row-major matrices.
 
-use candle_core::{CpuStorage, DType, Layout, Storage, Tensor, WithDType};
+use candle_core::{CpuStorage, DType, Layout, Storage, Tensor};
 use gemm::Parallelism;
 
-/// The element types of the sparse kernels: `f32` and `f64`.
-pub trait Float: WithDType + Copy + Send + Sync + PartialOrd + std::ops::Neg<Output = Self> {
-    /// Zero.
-    const ZERO: Self;
-    /// One.
-    const ONE: Self;
-    /// −∞.
-    const NEG_INFINITY: Self;
-    /// Square root.
-    fn sqrt(self) -> Self;
-}
-
-impl Float for f32 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    const NEG_INFINITY: Self = f32::NEG_INFINITY;
-    fn sqrt(self) -> Self {
-        f32::sqrt(self)
-    }
-}
-
-impl Float for f64 {
-    const ZERO: Self = 0.0;
-    const ONE: Self = 1.0;
-    const NEG_INFINITY: Self = f64::NEG_INFINITY;
-    fn sqrt(self) -> Self {
-        f64::sqrt(self)
-    }
-}
+/// The element types of the sparse kernels, `f32` and `f64`: the same trait as the dense kernels'.
+pub use ctssl_kernels::cpu::Real as Float;
 
 /// An error of a sparse kernel, as a candle error (so that it can come out of a custom op).
 pub(crate) fn kernel_error(op: &str, message: impl std::fmt::Display) -> candle_core::Error {
