@@ -268,7 +268,7 @@ fn main() -> Res<()> {
     let args = Args::parse();
     if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
         // candle's own elementwise ops (gradient sums, optimiser update) run inline instead of on a
-        // spinning pool next to rayon's (see ctssl-kernels' docs and ctssl-backbones' bench_train).
+        // spinning pool next to rayon's (see ctssl-kernels' docs and the bench_train_step example).
         set_env("CANDLE_NUM_THREADS", "1");
     }
     // SAFETY: a plain option setter of the linked mimalloc, called before any thread is spawned.
