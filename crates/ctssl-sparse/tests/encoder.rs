@@ -1,26 +1,14 @@
 //! The masked encoder on both execution paths: exact zeros, equality with the plain backbone under an
 //! all-visible mask, gradients against finite differences, export.
 
+mod common;
+use common::{max_abs_diff, seeded};
+
 use candle_core::{DType, Device, Tensor, Var};
 use ctssl_backbones::{LoadOptions, ResNet, ResNetConfig};
 use ctssl_sparse::{encoder_state_dict, ExecutionPath, Mask, MaskGenerator, SparseEncoder};
 
 const PATHS: [ExecutionPath; 2] = [ExecutionPath::DenseMasked, ExecutionPath::Sparse];
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_dtype(DType::F64)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
-}
 
 fn check_masked_zero(features: &[Tensor; 4], mask: &Mask, strides: [usize; 4]) {
     let dev = Device::Cpu;
@@ -120,20 +108,6 @@ fn objective(enc: &SparseEncoder, x: &Tensor, mask: &Mask, weights: &[Tensor]) -
         total = (total + (m * r).unwrap().sum_all().unwrap()).unwrap();
     }
     total
-}
-
-/// Deterministic values in [-1, 1) of shape `dims` (a hash of the index and `seed`; no global RNG, so the
-/// check is the same on every run and machine).
-fn seeded(dims: &[usize], seed: u64) -> Tensor {
-    let n: usize = dims.iter().product();
-    let v: Vec<f64> = (0..n)
-        .map(|i| {
-            let x =
-                ((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed.wrapping_mul(0xD1B5_4A32_D192_ED03)) >> 11;
-            (x as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect();
-    Tensor::from_vec(v, dims, &Device::Cpu).unwrap()
 }
 
 #[test]

@@ -1,6 +1,9 @@
 //! Each custom op of the sparse path: gradients against central finite differences in f64, and the
 //! forward values against a dense computation.
 
+mod common;
+use common::{max_abs_diff, seeded};
+
 use candle_core::{DType, Device, Tensor, Var};
 use ctssl_kernels::ops::{self as k, Conv2dParams, MaxPool2dParams};
 use ctssl_sparse::sparse_bn::SparseBatchNorm;
@@ -9,36 +12,12 @@ use ctssl_sparse::sparse_pool::sparse_max_pool2d;
 use ctssl_sparse::sparse_scatter::{gather_visible, scatter_visible, scatter_visible_fill};
 use ctssl_sparse::{Mask, MaskGenerator, SparseLayout};
 
+fn randn(dims: &[usize], seed: u64) -> Var {
+    Var::from_tensor(&seeded(dims, seed)).unwrap()
+}
+
 fn dev() -> Device {
     Device::Cpu
-}
-
-fn randn(dims: &[usize], seed: u64) -> Var {
-    // Deterministic values without a global RNG: a hash-like sequence.
-    let n: usize = dims.iter().product();
-    let v: Vec<f64> = (0..n)
-        .map(|i| {
-            let x =
-                ((i as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed.wrapping_mul(0xD1B5_4A32_D192_ED03)) >> 11;
-            (x as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        })
-        .collect();
-    Var::from_tensor(&Tensor::from_vec(v, dims, &dev()).unwrap()).unwrap()
-}
-
-fn max_abs_diff(a: &Tensor, b: &Tensor) -> f64 {
-    (a - b)
-        .unwrap()
-        .abs()
-        .unwrap()
-        .flatten_all()
-        .unwrap()
-        .max(0)
-        .unwrap()
-        .to_dtype(DType::F64)
-        .unwrap()
-        .to_scalar()
-        .unwrap()
 }
 
 /// Checks d f / d v for every variable at up to 12 indices against central differences.
