@@ -31,7 +31,7 @@ fn masked_positions_are_exactly_zero_at_every_stage() {
             let p = enc.patch_size();
             let (h, w) = (4 * p, 3 * p);
             let mask = MaskGenerator::new(p, 0.6).unwrap().generate(2, h, w, 5, 0).unwrap();
-            let x = Tensor::randn(0f32, 1.0, (2, 1, h, w), &dev).unwrap();
+            let x = seeded(&[2, 1, h, w], 1).to_dtype(DType::F32).unwrap();
             for train in [true, false] {
                 let f = enc.forward(&x, &mask, train).unwrap();
                 check_masked_zero(&f, &mask, enc.stage_strides());
@@ -51,7 +51,7 @@ fn all_visible_mask_equals_the_plain_backbone() {
         let enc = SparseEncoder::new(ResNet::with_dtype(cfg, 3, DType::F64, &dev).unwrap()).with_path(path);
         let p = enc.patch_size();
         let (h, w) = (2 * p, 3 * p);
-        let x = Tensor::randn(0f64, 1.0, (3, 1, h, w), &dev).unwrap();
+        let x = seeded(&[3, 1, h, w], 2);
         let mask = Mask::all_visible(3, 2, 3, p).unwrap();
         let expected = plain.forward_features(&x, true).unwrap().stages;
         let got = enc.forward(&x, &mask, true).unwrap();
@@ -88,7 +88,7 @@ fn all_visible_mask_matches_in_f32_up_to_rounding() {
     let cfg = ResNetConfig::resnet18().with_base_width(8);
     let plain = ResNet::new(cfg.clone(), 3, &dev).unwrap();
     let enc = SparseEncoder::new(ResNet::new(cfg, 3, &dev).unwrap());
-    let x = Tensor::randn(0f32, 1.0, (2, 1, 64, 96), &dev).unwrap();
+    let x = seeded(&[2, 1, 64, 96], 3).to_dtype(DType::F32).unwrap();
     let mask = Mask::all_visible(2, 2, 3, 32).unwrap();
     let expected = plain.forward_features(&x, true).unwrap().stages;
     let got = enc.forward(&x, &mask, true).unwrap();
@@ -176,7 +176,7 @@ fn export_loads_into_a_fresh_backbone_missing_only_fc() {
     let enc = SparseEncoder::new(ResNet::new(cfg.clone(), 4, &dev).unwrap());
     let p = enc.patch_size();
     let mask = MaskGenerator::new(p, 0.6).unwrap().generate(2, 4 * p, 4 * p, 0, 0).unwrap();
-    let x = Tensor::randn(0f32, 1.0, (2, 1, 4 * p, 4 * p), &dev).unwrap();
+    let x = seeded(&[2, 1, 4 * p, 4 * p], 4).to_dtype(DType::F32).unwrap();
     enc.forward(&x, &mask, true).unwrap();
     let state = encoder_state_dict(&enc).unwrap();
     let fresh = ResNet::new(cfg.with_num_classes(Some(5)), 99, &dev).unwrap();

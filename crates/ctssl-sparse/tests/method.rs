@@ -1,6 +1,9 @@
 //! SparK as a `ctssl-train` method: defaults, names, masks from the run's generator, state round trip,
 //! export, and a few trainer steps with previews.
 
+mod common;
+use common::seeded;
+
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
@@ -76,7 +79,7 @@ fn names_groups_state_and_export() {
 fn masks_come_from_the_run_generator() {
     let (b, c) = small();
     let mut m = Spark::new(b, c, 1, &Device::Cpu).unwrap();
-    let x = Tensor::randn(0f32, 1.0, (2, 1, 32, 32), &Device::Cpu).unwrap();
+    let x = seeded(&[2, 1, 32, 32], 1).to_dtype(DType::F32).unwrap();
     let loss = |m: &mut Spark, seed: u64, step: u64| {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let mut ctx = StepContext { step, total_steps: 10, epoch: 0, rng: &mut rng };

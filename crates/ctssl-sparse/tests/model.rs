@@ -1,5 +1,8 @@
 //! The whole SparK model: shapes, gradients, and a few optimiser steps lowering the loss.
 
+mod common;
+use common::seeded;
+
 use candle_core::{DType, Device, Tensor};
 use candle_nn::{AdamW, Optimizer, ParamsAdamW};
 use ctssl_backbones::ResNetConfig;
@@ -27,7 +30,7 @@ fn shapes_for_both_stems_and_non_square_inputs() {
         let model = SparkModel::new(backbone, &SparkConfig::default().with_decoder_width(64), 0, &dev).unwrap();
         let p = model.patch_size();
         let (h, w) = (2 * p, 3 * p);
-        let x = Tensor::randn(0f32, 1.0, (2, 1, h, w), &dev).unwrap();
+        let x = seeded(&[2, 1, h, w], 1).to_dtype(DType::F32).unwrap();
         let mask = MaskGenerator::new(p, 0.6).unwrap().generate(2, h, w, 1, 0).unwrap();
         let out = model.forward(&x, &mask, true).unwrap();
         assert_eq!(out.reconstruction.dims(), &[2, 1, h, w]);
@@ -36,7 +39,7 @@ fn shapes_for_both_stems_and_non_square_inputs() {
     // Reconstruction channels are configurable (here a 3-channel backbone reconstructs 3 channels).
     let backbone = ResNetConfig::resnet_tiny().with_base_width(8).with_in_channels(3);
     let model = SparkModel::new(backbone, &SparkConfig::default(), 0, &dev).unwrap();
-    let x = Tensor::randn(0f32, 1.0, (2, 3, 16, 24), &dev).unwrap();
+    let x = seeded(&[2, 3, 16, 24], 2).to_dtype(DType::F32).unwrap();
     let mask = MaskGenerator::new(8, 0.6).unwrap().generate(2, 16, 24, 1, 0).unwrap();
     assert_eq!(model.forward(&x, &mask, true).unwrap().reconstruction.dims(), &[2, 3, 16, 24]);
     // A mask made for another size is refused.
