@@ -54,8 +54,9 @@ impl Optimizer for Lamb {
             for (name, var) in &group.params {
                 let Some(g) = grads.get(var.as_tensor()) else { continue };
                 let g = g.detach();
-                let Moments { m, v, bc1, bc2 } = update_moments(&mut self.state, name, &g, c.betas)?;
                 let p = var.as_detached_tensor();
+                let fused = super::fused::supported(var.as_tensor());
+                let Moments { m, v, bc1, bc2 } = update_moments(&mut self.state, name, &g, &p, 0.0, c.betas, fused)?;
                 let denom = v.affine(1.0 / bc2, 0.0)?.sqrt()?.affine(1.0, c.eps)?;
                 let mut u = m.affine(1.0 / bc1, 0.0)?.div(&denom)?;
                 if wd != 0.0 {

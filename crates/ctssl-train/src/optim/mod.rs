@@ -9,6 +9,7 @@
 mod adamw;
 mod choice;
 mod clip;
+mod fused;
 mod group;
 mod lamb;
 mod lars;

@@ -64,7 +64,8 @@ impl StateStore {
                         found: t.dims().to_vec(),
                     });
                 }
-                bufs.push(t.to_device(want.device())?.to_dtype(want.dtype())?);
+                // A copy of its own: the fused optimizers update their buffers in place.
+                bufs.push(t.to_device(want.device())?.to_dtype(want.dtype())?.copy()?);
                 used.insert(key);
             }
             map.insert(name.clone(), ParamState { step, bufs });
