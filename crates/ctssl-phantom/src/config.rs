@@ -70,7 +70,7 @@ impl Default for LungTask {
     fn default() -> Self {
         LungTask {
             positive_fraction: 0.5,
-            lesion_radius_mm: (10.0, 25.0),
+            lesion_radius_mm: (15.0, 35.0),
             max_lesions: 3,
             consolidation_fraction: 0.4,
             ground_glass_hu: (-700.0, -500.0),
@@ -110,8 +110,8 @@ impl Default for HeadTask {
     fn default() -> Self {
         HeadTask {
             positive_fraction: 0.6,
-            blob_radius_mm: (6.0, 16.0),
-            subdural_thickness_mm: (4.0, 10.0),
+            blob_radius_mm: (4.0, 12.0),
+            subdural_thickness_mm: (3.0, 7.0),
             subdural_fraction: 0.4,
             blood_hu: (50.0, 90.0),
             contrast: 1.0,

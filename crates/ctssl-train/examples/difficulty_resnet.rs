@@ -1,13 +1,15 @@
 //! Difficulty check of the synthetic tasks: trains `resnet_tiny` from scratch on each of ctssl-phantom's
-//! labeled tasks (the phantom's patient splits, the study's fine-tuning recipe: per-slice min–max scaling,
-//! flips) and reports, per task, the train / val / test sizes, the positive rate, and the test ROC-AUC,
+//! labeled tasks (the phantom's patient splits, the study's fine-tuning recipe and, by default, the CPU
+//! presets' input: lung, soft-tissue and brain windows as three channels scaled to [−1, 1]; `--input minmax`
+//! gives the reference study's per-slice min–max instead) and reports, per task, the train / val / test sizes, the positive rate, and the test ROC-AUC,
 //! accuracy and balanced accuracy as mean ± 95% CI over seeds (each seed draws a new dataset and a new
 //! initialisation), with the time taken.
 //!
 //! ```text
 //! cargo run --release -p ctssl-train --example difficulty_resnet -- \
 //!     [--patients 40] [--epochs 10] [--size 64] [--render 64] [--lr 1e-3] [--batch 32] [--seeds 3]
-//!     [--first-seed 0] [--tasks lung,organ,head] [--sampling shuffle|balanced] [--diagnose]
+//!     [--first-seed 0] [--tasks lung,organ,head] [--sampling shuffle|balanced] [--input windows|minmax]
+//!     [--frozen-epochs 0] [--diagnose]
 //!     [--lung-radius 6,18] [--lung-contrast 1.0] [--lung-spread 0.6] [--lung-max 2] [--lung-prevalence 0.5]
 //!     [--head-radius 3,10] [--subdural 2,6] [--subdural-fraction 0.4] [--head-contrast 0.8]
 //!     [--head-spread 0.7] [--head-prevalence 0.5] [--head-noise-scale 0.3] [--clamp-head lo,hi] [--history]
@@ -21,10 +23,11 @@
 use std::time::Instant;
 
 use candle_core::Device;
-use ctssl_augment::{Image, InMemorySlices, Sampling};
+use ctssl_augment::{Image, InMemorySlices, Sampling, Standardize, WindowStep};
 use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_io::HuWindow;
 use ctssl_phantom::{Dataset, PhantomConfig, Sample, Split, Task, Tissue};
-use ctssl_train::eval::{finetune, predict_proba, ClassificationReport, FinetuneConfig, LabeledSet};
+use ctssl_train::eval::{finetune, predict_proba, ClassificationReport, FinetuneConfig, InputMapping, LabeledSet};
 use ctssl_train::stats::mean_ci95;
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str) -> Option<T> {
@@ -167,6 +170,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(other) => return Err(format!("unknown sampling {other} (shuffle, balanced)").into()),
     };
     let clamp_head = pair(&args, "--clamp-head");
+    let frozen_epochs: usize = arg(&args, "--frozen-epochs").unwrap_or(0);
+    // The CPU presets' input (configs/cpu-quick.toml): three CT windows as channels, then [−1, 1].
+    let input = match arg::<String>(&args, "--input").as_deref() {
+        None | Some("windows") => InputMapping {
+            window: WindowStep::Multi(vec![
+                HuWindow::new(-600.0, 1500.0),
+                HuWindow::new(40.0, 400.0),
+                HuWindow::new(40.0, 80.0),
+            ]),
+            standardize: Some(Standardize::new(0.5, 0.5)),
+        },
+        Some("minmax") => InputMapping::default(),
+        Some(other) => return Err(format!("unknown input {other} (windows, minmax)").into()),
+    };
     let diagnose = args.iter().any(|a| a == "--diagnose");
     let tasks: Vec<Task> = tasks
         .split(',')
@@ -179,7 +196,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .collect::<Result<_, _>>()?;
     println!(
         "resnet_tiny from scratch: {patients} + {patients} labeled patients per seed, rendered at {render} px, \
-         input {size} px, {epochs} epochs, lr {lr}, batch {batch}, {sampling:?}, seeds {first_seed}..{}",
+         input {size} px ({} channel(s)), {epochs} epochs ({frozen_epochs} frozen), lr {lr}, batch {batch}, \
+         {sampling:?}, seeds {first_seed}..{}",
+        input.channels(),
         first_seed + seeds
     );
     if args.iter().any(|a| a == "--bn-selfcheck") {
@@ -224,14 +243,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
             }
             let [tr, va, te] = parts;
-            let (train, val, test) =
-                (LabeledSet::new(tr.0, tr.1, k)?, LabeledSet::new(va.0, va.1, k)?, LabeledSet::new(te.0, te.1, k)?);
+            let (train, val, test) = (
+                LabeledSet::new(tr.0, tr.1, k)?.with_input(input.clone()),
+                LabeledSet::new(va.0, va.1, k)?.with_input(input.clone()),
+                LabeledSet::new(te.0, te.1, k)?.with_input(input.clone()),
+            );
             let all: Vec<u32> = train.labels.iter().chain(&val.labels).chain(&test.labels).copied().collect();
             let positive_rate = all.iter().filter(|&&l| l == 1).count() as f64 / all.len().max(1) as f64;
-            let model = ResNet::new(ResNetConfig::resnet_tiny().with_num_classes(Some(k)), seed, &Device::Cpu)?;
+            let model_cfg = ResNetConfig::resnet_tiny().with_in_channels(input.channels()).with_num_classes(Some(k));
+            let model = ResNet::new(model_cfg, seed, &Device::Cpu)?;
             let cfg = FinetuneConfig {
                 epochs,
-                frozen_epochs: 0,
+                frozen_epochs,
                 lr,
                 batch_size: batch,
                 image_size: size,
@@ -256,7 +279,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     prefetch: 1,
                     threads: None,
                 };
-                let loader = Loader::labeled(train.slices.clone(), train.labels.clone(), Recipe::eval(size), lc)?;
+                let loader =
+                    Loader::labeled(train.slices.clone(), train.labels.clone(), input.apply(Recipe::eval(size)), lc)?;
                 for pass in 0..10u64 {
                     for b in loader.epoch(pass) {
                         model.forward(&b?.views[0], true)?;
@@ -298,7 +322,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     prefetch: 1,
                     threads: None,
                 };
-                for recipe in [Recipe::finetune(size), Recipe::eval(size)] {
+                for recipe in [input.apply(Recipe::finetune(size)), input.apply(Recipe::eval(size))] {
                     let name = recipe.name.clone();
                     let loader = Loader::labeled(train.slices.clone(), train.labels.clone(), recipe, lc)?;
                     if let Some(b) = loader.epoch(0).next() {
