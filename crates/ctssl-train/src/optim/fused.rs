@@ -63,21 +63,42 @@ fn slice<'a, T: Real>(s: &'a CpuStorage, l: &Layout, op: &str) -> candle_core::R
         .ok_or_else(|| candle_core::Error::Msg(format!("{op}: storage shorter than its layout")))
 }
 
-/// Runs `f32` or `f64` `run` on the destination's contiguous range and the two sources.
-macro_rules! dispatch {
-    ($self:ident, $op:expr, $s1:ident, $l1:ident, $s2:ident, $l2:ident, $s3:ident, $l3:ident) => {{
-        let (a, b) = range($l1, $op)?;
-        let short = || candle_core::Error::Msg(format!("{}: storage shorter than its layout", $op));
-        match $s1 {
-            CpuStorage::F32(v) => {
-                $self.run::<f32>(v.get_mut(a..b).ok_or_else(short)?, slice($s2, $l2, $op)?, slice($s3, $l3, $op)?)
+/// `InplaceOp3` for a kernel type with `fn run<T: Real>(&self, dst: &mut [T], a: &[T], b: &[T])`: runs it
+/// in `f32` or `f64` on the destination's contiguous range and the two sources' ranges.
+macro_rules! inplace_op3 {
+    ($kernel:ty, $name:literal) => {
+        impl candle_core::InplaceOp3 for $kernel {
+            fn name(&self) -> &'static str {
+                $name
             }
-            CpuStorage::F64(v) => {
-                $self.run::<f64>(v.get_mut(a..b).ok_or_else(short)?, slice($s2, $l2, $op)?, slice($s3, $l3, $op)?)
+
+            fn cpu_fwd(
+                &self,
+                s1: &mut CpuStorage,
+                l1: &Layout,
+                s2: &CpuStorage,
+                l2: &Layout,
+                s3: &CpuStorage,
+                l3: &Layout,
+            ) -> candle_core::Result<()> {
+                let (a, b) = range(l1, $name)?;
+                let short = || candle_core::Error::Msg(format!("{}: storage shorter than its layout", $name));
+                match s1 {
+                    CpuStorage::F32(v) => self.run::<f32>(
+                        v.get_mut(a..b).ok_or_else(short)?,
+                        slice(s2, l2, $name)?,
+                        slice(s3, l3, $name)?,
+                    ),
+                    CpuStorage::F64(v) => self.run::<f64>(
+                        v.get_mut(a..b).ok_or_else(short)?,
+                        slice(s2, l2, $name)?,
+                        slice(s3, l3, $name)?,
+                    ),
+                    _ => Err(candle_core::Error::Msg(format!("{}: only f32 and f64 are fused", $name))),
+                }
             }
-            _ => Err(candle_core::Error::Msg(format!("{}: only f32 and f64 are fused", $op))),
         }
-    }};
+    };
 }
 
 fn check_len(op: &str, n: usize, others: &[usize]) -> candle_core::Result<()> {
@@ -111,23 +132,7 @@ impl MomentUpdate {
     }
 }
 
-impl candle_core::InplaceOp3 for MomentUpdate {
-    fn name(&self) -> &'static str {
-        "fused-moment-update"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<()> {
-        dispatch!(self, self.name(), s1, l1, s2, l2, s3, l3)
-    }
-}
+inplace_op3!(MomentUpdate, "fused-moment-update");
 
 /// The Adam(W) parameter step in place:
 /// `p = p·decay − (m / (√v·inv_sqrt_bc2 + ε))·step_size`, with `decay = 1 − lr·λ` (1 without
@@ -158,20 +163,4 @@ impl AdamStep {
     }
 }
 
-impl candle_core::InplaceOp3 for AdamStep {
-    fn name(&self) -> &'static str {
-        "fused-adam-step"
-    }
-
-    fn cpu_fwd(
-        &self,
-        s1: &mut CpuStorage,
-        l1: &Layout,
-        s2: &CpuStorage,
-        l2: &Layout,
-        s3: &CpuStorage,
-        l3: &Layout,
-    ) -> candle_core::Result<()> {
-        dispatch!(self, self.name(), s1, l1, s2, l2, s3, l3)
-    }
-}
+inplace_op3!(AdamStep, "fused-adam-step");
