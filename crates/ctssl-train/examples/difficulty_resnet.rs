@@ -174,11 +174,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The CPU presets' input (configs/cpu-quick.toml): three CT windows as channels, then [−1, 1].
     let input = match arg::<String>(&args, "--input").as_deref() {
         None | Some("windows") => InputMapping {
-            window: WindowStep::Multi(vec![
-                HuWindow::new(-600.0, 1500.0),
-                HuWindow::new(40.0, 400.0),
-                HuWindow::new(40.0, 80.0),
-            ]),
+            window: WindowStep::Multi(vec![HuWindow::LUNG, HuWindow::SOFT_TISSUE, HuWindow::BRAIN]),
             standardize: Some(Standardize::new(0.5, 0.5)),
         },
         Some("minmax") => InputMapping::default(),

@@ -50,7 +50,7 @@ impl AdamW {
     }
 
     /// With `false`, every update goes through candle tensor ops, as on other devices, instead of the
-    /// fused in-place CPU kernels (the default; the same numbers, about ten times fewer memory passes).
+    /// fused in-place CPU kernels (the default: the same numbers in three passes instead of about fifteen).
     pub fn with_fused(mut self, fused: bool) -> Self {
         self.fused = fused;
         self

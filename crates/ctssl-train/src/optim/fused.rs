@@ -1,54 +1,23 @@
-//! One-pass, in-place CPU updates for Adam's moments and the Adam(W) parameter step.
+//! In-place CPU updates for Adam's moments and the Adam(W) parameter step.
 //!
 //! Written with candle tensor ops, one Adam(W) step is about fifteen element-wise passes per parameter,
 //! each allocating its output and run on one thread; for a ResNet-18 (11 M parameters) that is about
 //! 45 ms of a 320 ms training step on 2 cores. These kernels update the stored moments and the parameter
-//! in place (`Tensor::inplace_op2/3`), three passes in all, split across rayon's threads. They follow the
+//! in place (`Tensor::inplace_op3`), three passes in all, split across rayon's threads. They follow the
 //! tensor-op formulas operation for operation (the same coefficients, cast to the tensor's type, in the
 //! same order), so both paths give the same numbers. Other devices, other dtypes and non-contiguous
 //! tensors keep the tensor-op path.
 
 use candle_core::{CpuStorage, DType, Layout, Tensor};
+use ctssl_kernels::cpu::Real;
 use rayon::prelude::*;
 
 /// Elements per rayon task: large enough to amortise scheduling, small enough to balance two cores.
 const CHUNK: usize = 1 << 15;
 
-/// Whether the fused kernels can update `t` (CPU, f32 or f64, contiguous from offset 0 or not).
+/// Whether the fused kernels can read or update `t`: on the CPU, f32 or f64, contiguous.
 pub(crate) fn supported(t: &Tensor) -> bool {
     t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64) && t.is_contiguous()
-}
-
-/// Real element types of the kernels.
-trait Real:
-    candle_core::WithDType
-    + Send
-    + Sync
-    + std::ops::Mul<Output = Self>
-    + std::ops::Add<Output = Self>
-    + std::ops::Sub<Output = Self>
-    + std::ops::Div<Output = Self>
-{
-    fn from(x: f64) -> Self;
-    fn sqrt(self) -> Self;
-}
-
-impl Real for f32 {
-    fn from(x: f64) -> Self {
-        x as f32
-    }
-    fn sqrt(self) -> Self {
-        f32::sqrt(self)
-    }
-}
-
-impl Real for f64 {
-    fn from(x: f64) -> Self {
-        x
-    }
-    fn sqrt(self) -> Self {
-        f64::sqrt(self)
-    }
 }
 
 /// The contiguous element range of `layout`, or an error naming `op`.
@@ -119,7 +88,7 @@ pub(crate) struct MomentUpdate {
 impl MomentUpdate {
     fn run<T: Real>(&self, buf: &mut [T], g: &[T], p: &[T]) -> candle_core::Result<()> {
         check_len("moment update", buf.len(), &[g.len(), p.len()])?;
-        let (beta, one_minus, l2) = (T::from(self.beta), T::from(1.0 - self.beta), T::from(self.l2));
+        let (beta, one_minus, l2) = (T::from_f64(self.beta), T::from_f64(1.0 - self.beta), T::from_f64(self.l2));
         let (square, decay) = (self.square, self.l2 != 0.0);
         buf.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(p.par_chunks(CHUNK)).for_each(|((b, g), p)| {
             for ((b, &g), &p) in b.iter_mut().zip(g).zip(p) {
@@ -147,8 +116,8 @@ pub(crate) struct AdamStep {
 impl AdamStep {
     fn run<T: Real>(&self, p: &mut [T], m: &[T], v: &[T]) -> candle_core::Result<()> {
         check_len("adam step", p.len(), &[m.len(), v.len()])?;
-        let decay = self.decay.map(T::from);
-        let (scale, eps, step) = (T::from(self.inv_sqrt_bc2), T::from(self.eps), T::from(self.step_size));
+        let decay = self.decay.map(T::from_f64);
+        let (scale, eps, step) = (T::from_f64(self.inv_sqrt_bc2), T::from_f64(self.eps), T::from_f64(self.step_size));
         p.par_chunks_mut(CHUNK).zip(m.par_chunks(CHUNK)).zip(v.par_chunks(CHUNK)).for_each(|((p, m), v)| {
             for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
                 let base = match decay {
