@@ -16,6 +16,7 @@ use std::mem::MaybeUninit;
 use candle_core::{CpuStorage, CustomOp2, Layout, Result, Shape, Tensor};
 use rayon::prelude::*;
 
+use super::conv_taps;
 use super::im2col::{col2im, im2col};
 use super::matmul::{matmul_strided, matmul_uninit, View};
 use super::{
@@ -131,6 +132,31 @@ pub fn backward_weight<T: Real>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Result<V
 }
 
 fn forward_unchecked<T: Real>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
+    if conv_taps::worthwhile(g) {
+        conv_taps::forward(g, x, w)
+    } else {
+        im2col_forward(g, x, w)
+    }
+}
+
+fn backward_input_unchecked<T: Real>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
+    if conv_taps::worthwhile(g) {
+        conv_taps::backward_input(g, dy, w)
+    } else {
+        im2col_backward_input(g, dy, w)
+    }
+}
+
+fn backward_weight_unchecked<T: Real>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
+    if conv_taps::worthwhile(g) {
+        conv_taps::backward_weight(g, x, dy)
+    } else {
+        im2col_backward_weight(g, x, dy)
+    }
+}
+
+/// Forward through im2col and one product per group of images.
+pub(crate) fn im2col_forward<T: Real>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
     let (k, p) = (g.k(), g.p());
     let gs = g.group_size();
     let img_in = g.c_in * g.h * g.w;
@@ -164,7 +190,8 @@ fn forward_unchecked<T: Real>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
     unsafe { assume_init(y) }
 }
 
-fn backward_input_unchecked<T: Real>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
+/// Input gradient through one product per group of images and col2im.
+pub(crate) fn im2col_backward_input<T: Real>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
     let (k, p) = (g.k(), g.p());
     let gs = g.group_size();
     let img_in = g.c_in * g.h * g.w;
@@ -210,7 +237,8 @@ fn backward_input_unchecked<T: Real>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec
     unsafe { assume_init(dx) }
 }
 
-fn backward_weight_unchecked<T: Real>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
+/// Weight gradient through im2col and one product per group of images.
+pub(crate) fn im2col_backward_weight<T: Real>(g: &ConvGeometry, x: &[T], dy: &[T]) -> Vec<T> {
     let (k, p) = (g.k(), g.p());
     let gs = g.group_size();
     let img_in = g.c_in * g.h * g.w;

@@ -11,7 +11,7 @@ use crate::ops::conv::ConvGeometry;
 
 /// The range of output columns `ox` whose input column `ox·s + off − p` lies in `[0, w)`, for a tap at
 /// offset `off = j·d`.
-fn valid_range(g: &ConvGeometry, off: usize, len: usize, out: usize) -> (usize, usize) {
+pub(crate) fn valid_range(g: &ConvGeometry, off: usize, len: usize, out: usize) -> (usize, usize) {
     // lo: smallest ox with ox·s + off ≥ p.
     let lo = if off >= g.padding { 0 } else { (g.padding - off).div_ceil(g.stride) };
     // hi: one past the largest ox with ox·s + off − p ≤ len − 1.

@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod batch_norm;
 pub mod conv;
+mod conv_taps;
 pub(crate) mod im2col;
 pub mod layer_norm;
 pub(crate) mod matmul;
