@@ -14,9 +14,11 @@ const CHUNK: usize = 1 << 14;
 fn relu_backward<T: Real>(y: &[T], dy: &[T]) -> Vec<T> {
     let mut dx = uninit_vec::<T>(y.len());
     dx.par_chunks_mut(CHUNK).zip(y.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK))).for_each(|(o, (yc, gc))| {
-        for ((o, yv), g) in o.iter_mut().zip(yc).zip(gc) {
-            o.write(if *yv > T::ZERO { *g } else { T::ZERO });
-        }
+        super::simd::vectorized(|| {
+            for ((o, yv), g) in o.iter_mut().zip(yc).zip(gc) {
+                o.write(if *yv > T::ZERO { *g } else { T::ZERO });
+            }
+        })
     });
     // SAFETY: every chunk of `dx` was written above.
     unsafe { assume_init(dx) }
@@ -43,9 +45,11 @@ impl CustomOp1 for ReluOp {
                 let x = input_slice::<T>(name, s, l)?;
                 let mut y = uninit_vec::<T>(x.len());
                 y.par_chunks_mut(CHUNK).zip(x.par_chunks(CHUNK)).for_each(|(o, xc)| {
-                    for (o, v) in o.iter_mut().zip(xc) {
-                        o.write(if *v > T::ZERO { *v } else { T::ZERO });
-                    }
+                    super::simd::vectorized(|| {
+                        for (o, v) in o.iter_mut().zip(xc) {
+                            o.write(if *v > T::ZERO { *v } else { T::ZERO });
+                        }
+                    })
                 });
                 // SAFETY: every chunk of `y` was written above.
                 Ok(T::storage(unsafe { assume_init(y) }))
@@ -74,10 +78,12 @@ impl CustomOp2 for AddReluOp {
                 let b = input_slice::<T>(name, s2, l2)?;
                 let mut y = uninit_vec::<T>(a.len());
                 y.par_chunks_mut(CHUNK).zip(a.par_chunks(CHUNK).zip(b.par_chunks(CHUNK))).for_each(|(o, (ac, bc))| {
-                    for ((o, x), z) in o.iter_mut().zip(ac).zip(bc) {
-                        let s = *x + *z;
-                        o.write(if s > T::ZERO { s } else { T::ZERO });
-                    }
+                    super::simd::vectorized(|| {
+                        for ((o, x), z) in o.iter_mut().zip(ac).zip(bc) {
+                            let s = *x + *z;
+                            o.write(if s > T::ZERO { s } else { T::ZERO });
+                        }
+                    })
                 });
                 // SAFETY: every chunk of `y` was written above.
                 Ok(T::storage(unsafe { assume_init(y) }))

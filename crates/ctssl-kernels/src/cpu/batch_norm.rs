@@ -31,6 +31,18 @@ struct BatchNormTrain {
 /// number of threads; several lanes so that the loops vectorise instead of waiting on one add chain).
 const LANES: usize = 16;
 
+/// The fewest values one task of an elementwise pass covers (whole planes).
+const PLANE_BLOCK: usize = 4096;
+
+/// `s` as whole arrays of [`LANES`] values and the rest (`slice::as_chunks`, which needs Rust 1.88).
+#[inline(always)]
+fn as_lanes<T>(s: &[T]) -> (&[[T; LANES]], &[T]) {
+    let whole = s.len() / LANES;
+    let (head, tail) = s.split_at(whole * LANES);
+    // SAFETY: `head` holds exactly `whole · LANES` elements, which have the layout of `whole` arrays.
+    (unsafe { std::slice::from_raw_parts(head.as_ptr() as *const [T; LANES], whole) }, tail)
+}
+
 /// `(Σ f(a_i, b_i, c_i).0, Σ f(a_i, b_i, c_i).1)` over three equal-length slices (one image plane): summed
 /// in `T` in [`LANES`] accumulators (so the loop runs at the vector width of `T`), returned in f64 (the
 /// planes of a channel are then summed in f64).
@@ -38,9 +50,12 @@ const LANES: usize = 16;
 fn lane_sums<T: Real>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> (T, T)) -> (f64, f64) {
     let mut acc0 = [T::ZERO; LANES];
     let mut acc1 = [T::ZERO; LANES];
-    let (ca, cb, cc) = (a.chunks_exact(LANES), b.chunks_exact(LANES), c.chunks_exact(LANES));
-    let (ra, rb, rc) = (ca.remainder(), cb.remainder(), cc.remainder());
-    for ((xa, xb), xc) in ca.zip(cb).zip(cc) {
+    let len = a.len();
+    let (b, c) = (&b[..len], &c[..len]);
+    let (ca, ra) = as_lanes(a);
+    let (cb, rb) = as_lanes(b);
+    let (cc, rc) = as_lanes(c);
+    for ((xa, xb), xc) in ca.iter().zip(cb).zip(cc) {
         for l in 0..LANES {
             let (u, v) = f(xa[l], xb[l], xc[l]);
             acc0[l] += u;
@@ -56,6 +71,69 @@ fn lane_sums<T: Real>(a: &[T], b: &[T], c: &[T], f: impl Fn(T, T, T) -> (T, T)) 
     (s0 + acc0.iter().map(|v| v.to_f64()).sum::<f64>(), s1 + acc1.iter().map(|v| v.to_f64()).sum::<f64>())
 }
 
+/// `(Σ g, Σ g·(x − μ))` over one image plane, where `g = dy`, or `dy` where `y > 0` when the ReLU's
+/// output `y` is given; summed in [`LANES`] accumulators of `T`, returned in f64.
+#[inline(always)]
+fn grad_sums<T: Real>(x: &[T], dy: &[T], y: Option<&[T]>, mu: T) -> (f64, f64) {
+    let len = x.len();
+    let dy = &dy[..len];
+    let mut s1 = [T::ZERO; LANES];
+    let mut s2 = [T::ZERO; LANES];
+    let mut tail = (0.0, 0.0);
+    match y {
+        Some(y) if len < 4 * LANES => {
+            // Tiny planes (the last stages' maps): a plain loop.
+            for ((xv, dv), yv) in x.iter().zip(dy).zip(&y[..len]) {
+                let g = if *yv > T::ZERO { *dv } else { T::ZERO };
+                tail.0 += g.to_f64();
+                tail.1 += (g * (*xv - mu)).to_f64();
+            }
+        }
+        Some(y) => {
+            // The masked gradient first, a block at a time (a plain map loop, which vectorises; a select
+            // inside the lane sums does not), then the sums without a select.
+            const BLOCK: usize = 16 * LANES;
+            let y = &y[..len];
+            let mut g = [T::ZERO; BLOCK];
+            for start in (0..len).step_by(BLOCK) {
+                let end = (start + BLOCK).min(len);
+                let (yb, db, xb) = (&y[start..end], &dy[start..end], &x[start..end]);
+                let gb = &mut g[..end - start];
+                for j in 0..gb.len() {
+                    gb[j] = if yb[j] > T::ZERO { db[j] } else { T::ZERO };
+                }
+                let (cg, rg) = as_lanes(gb);
+                let (cx, rx) = as_lanes(xb);
+                for (ga, xa) in cg.iter().zip(cx) {
+                    for l in 0..LANES {
+                        s1[l] += ga[l];
+                        s2[l] += ga[l] * (xa[l] - mu);
+                    }
+                }
+                for (gv, xv) in rg.iter().zip(rx) {
+                    tail.0 += gv.to_f64();
+                    tail.1 += (*gv * (*xv - mu)).to_f64();
+                }
+            }
+        }
+        None => {
+            let (cx, rx) = as_lanes(x);
+            let (cd, rd) = as_lanes(dy);
+            for (xa, da) in cx.iter().zip(cd) {
+                for l in 0..LANES {
+                    s1[l] += da[l];
+                    s2[l] += da[l] * (xa[l] - mu);
+                }
+            }
+            for (xv, dv) in rx.iter().zip(rd) {
+                tail.0 += dv.to_f64();
+                tail.1 += (*dv * (*xv - mu)).to_f64();
+            }
+        }
+    }
+    (tail.0 + s1.iter().map(|v| v.to_f64()).sum::<f64>(), tail.1 + s2.iter().map(|v| v.to_f64()).sum::<f64>())
+}
+
 /// Mean and biased variance of each channel of `x` `[n, c, hw]`: the mean first, then the sum of squared
 /// deviations from it (two passes over each plane, the second while the plane is still in cache).
 fn channel_stats<T: Real>(x: &[T], n: usize, c: usize, hw: usize) -> Stats {
@@ -63,26 +141,28 @@ fn channel_stats<T: Real>(x: &[T], n: usize, c: usize, hw: usize) -> Stats {
     (0..c)
         .into_par_iter()
         .map(|ch| {
-            let plane = |i: usize| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw];
-            let mut sum = 0.0;
-            for i in 0..n {
-                let b = plane(i);
-                sum += lane_sums(b, b, b, |v, _, _| (v, T::ZERO)).0;
-            }
-            let mean = sum / m;
-            let mu = T::from_f64(mean);
-            // Σ(x − μ)² with μ rounded to T, corrected to the exact mean: Σ(x − mean)² = Σ(x − μ)² − m·(mean − μ)².
-            let mut ss = 0.0;
-            for i in 0..n {
-                let b = plane(i);
-                ss += lane_sums(b, b, b, |v, _, _| {
-                    let d = v - mu;
-                    (d * d, T::ZERO)
-                })
-                .0;
-            }
-            let delta = mean - mu.to_f64();
-            (mean, (ss / m - delta * delta).max(0.0))
+            super::simd::vectorized(|| {
+                let plane = |i: usize| &x[(i * c + ch) * hw..(i * c + ch + 1) * hw];
+                let mut sum = 0.0;
+                for i in 0..n {
+                    let b = plane(i);
+                    sum += lane_sums(b, b, b, |v, _, _| (v, T::ZERO)).0;
+                }
+                let mean = sum / m;
+                let mu = T::from_f64(mean);
+                // Σ(x − μ)² with μ rounded to T, corrected to the exact mean: Σ(x − mean)² = Σ(x − μ)² − m·(mean − μ)².
+                let mut ss = 0.0;
+                for i in 0..n {
+                    let b = plane(i);
+                    ss += lane_sums(b, b, b, |v, _, _| {
+                        let d = v - mu;
+                        (d * d, T::ZERO)
+                    })
+                    .0;
+                }
+                let delta = mean - mu.to_f64();
+                (mean, (ss / m - delta * delta).max(0.0))
+            })
         })
         .unzip()
 }
@@ -94,18 +174,25 @@ impl BatchNormTrain {
         let scale: Vec<T> = (0..c).map(|ch| T::from_f64(w[ch].to_f64() / (var[ch] + self.eps).sqrt())).collect();
         let shift: Vec<T> = (0..c).map(|ch| T::from_f64(b[ch].to_f64() - mean[ch] * scale[ch].to_f64())).collect();
         let mut y = uninit_vec::<T>(x.len());
-        y.par_chunks_mut(hw).zip(x.par_chunks(hw)).enumerate().for_each(|(i, (yb, xb))| {
-            let (a, s) = (scale[i % c], shift[i % c]);
-            if self.relu {
-                for (o, v) in yb.iter_mut().zip(xb) {
-                    let t = *v * a + s;
-                    o.write(if t > T::ZERO { t } else { T::ZERO });
+        let planes = PLANE_BLOCK.div_ceil(hw.max(1)).max(1);
+        y.par_chunks_mut(planes * hw).enumerate().for_each(|(bi, out)| {
+            super::simd::vectorized(|| {
+                for (pi, yb) in out.chunks_exact_mut(hw).enumerate() {
+                    let i = bi * planes + pi;
+                    let (a, s) = (scale[i % c], shift[i % c]);
+                    let xb = &x[i * hw..(i + 1) * hw];
+                    if self.relu {
+                        for j in 0..hw {
+                            let t = xb[j] * a + s;
+                            yb[j].write(if t > T::ZERO { t } else { T::ZERO });
+                        }
+                    } else {
+                        for j in 0..hw {
+                            yb[j].write(xb[j] * a + s);
+                        }
+                    }
                 }
-            } else {
-                for (o, v) in yb.iter_mut().zip(xb) {
-                    o.write(*v * a + s);
-                }
-            }
+            })
         });
         // SAFETY: every chunk of `y` was written above.
         let y = unsafe { assume_init(y) };
@@ -133,22 +220,14 @@ impl BatchNormTrain {
             .map(|ch| {
                 let (mu, is) = (mean[ch], invstd[ch]);
                 let mu_t = T::from_f64(mu);
-                let mut s1 = 0.0;
-                let mut s2 = 0.0;
-                for i in 0..n {
-                    let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
-                    let (xb, db) = (&x[r.clone()], &dy[r.clone()]);
-                    // Σ g and Σ g·(x − μ_T) in one pass; g = dy (masked by the ReLU when fused).
-                    let (a, b) = match relu_out {
-                        Some(y) => lane_sums(xb, db, &y[r], |xv, d, yv| {
-                            let g = if yv > T::ZERO { d } else { T::ZERO };
-                            (g, g * (xv - mu_t))
-                        }),
-                        None => lane_sums(xb, db, db, |xv, d, _| (d, d * (xv - mu_t))),
-                    };
-                    s1 += a;
-                    s2 += b;
-                }
+                // Σ g and Σ g·(x − μ_T) in one pass; g = dy (masked by the ReLU when fused).
+                let (s1, s2) = super::simd::vectorized(|| {
+                    (0..n).fold((0.0, 0.0), |(s1, s2), i| {
+                        let r = (i * c + ch) * hw..(i * c + ch + 1) * hw;
+                        let (a, b) = grad_sums(&x[r.clone()], &dy[r.clone()], relu_out.map(|y| &y[r]), mu_t);
+                        (s1 + a, s2 + b)
+                    })
+                });
                 // Σ g·(x − mean) = Σ g·(x − μ_T) − (mean − μ_T)·Σ g.
                 let s2 = s2 - (mu - mu_t.to_f64()) * s1;
                 (s1, s2 * is)
@@ -164,24 +243,34 @@ impl BatchNormTrain {
                 (T::from_f64(a), T::from_f64(bx), T::from_f64(k))
             })
             .collect();
+        // Whole planes per task, at least PLANE_BLOCK values (small maps have thousands of tiny planes).
+        let planes = PLANE_BLOCK.div_ceil(hw.max(1)).max(1);
         let mut dx = uninit_vec::<T>(x.len());
-        dx.par_chunks_mut(hw).zip(x.par_chunks(hw).zip(dy.par_chunks(hw))).enumerate().for_each(
-            |(i, (ob, (xb, db)))| {
-                let (a, bx, k) = coef[i % c];
-                if let Some(y) = relu_out {
-                    let yb = &y[i * hw..(i + 1) * hw];
-                    for (((o, xv), dv), yv) in ob.iter_mut().zip(xb).zip(db).zip(yb) {
-                        let g = if *yv > T::ZERO { *dv } else { T::ZERO };
-                        o.write(a * g + bx * *xv + k);
-                    }
-                } else {
-                    for ((o, xv), dv) in ob.iter_mut().zip(xb).zip(db) {
-                        o.write(a * *dv + bx * *xv + k);
+        dx.par_chunks_mut(planes * hw).enumerate().for_each(|(bi, out)| {
+            super::simd::vectorized(|| {
+                for (pi, ob) in out.chunks_exact_mut(hw).enumerate() {
+                    let i = bi * planes + pi;
+                    let (a, bx, k) = coef[i % c];
+                    let r = i * hw..(i + 1) * hw;
+                    let (xb, db) = (&x[r.clone()], &dy[r.clone()]);
+                    match relu_out {
+                        Some(y) => {
+                            let yb = &y[r];
+                            for j in 0..hw {
+                                let g = if yb[j] > T::ZERO { db[j] } else { T::ZERO };
+                                ob[j].write(a * g + bx * xb[j] + k);
+                            }
+                        }
+                        None => {
+                            for j in 0..hw {
+                                ob[j].write(a * db[j] + bx * xb[j] + k);
+                            }
+                        }
                     }
                 }
-            },
-        );
-        // SAFETY: every chunk of `dx` was written above.
+            })
+        });
+        // SAFETY: every plane of `dx` was written above.
         let dx = unsafe { assume_init(dx) };
         let dw = sum_dy_xhat.iter().map(|v| T::from_f64(*v)).collect();
         let db = sum_dy.iter().map(|v| T::from_f64(*v)).collect();

@@ -14,6 +14,7 @@ pub(crate) mod im2col;
 pub mod layer_norm;
 pub(crate) mod matmul;
 pub mod pool;
+pub mod simd;
 pub mod softmax;
 
 use std::mem::MaybeUninit;

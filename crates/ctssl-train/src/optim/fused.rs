@@ -91,11 +91,13 @@ impl MomentUpdate {
         let (beta, one_minus, l2) = (T::from_f64(self.beta), T::from_f64(1.0 - self.beta), T::from_f64(self.l2));
         let (square, decay) = (self.square, self.l2 != 0.0);
         buf.par_chunks_mut(CHUNK).zip(g.par_chunks(CHUNK)).zip(p.par_chunks(CHUNK)).for_each(|((b, g), p)| {
-            for ((b, &g), &p) in b.iter_mut().zip(g).zip(p) {
-                let d = if decay { g + p * l2 } else { g };
-                let d = if square { d * d } else { d };
-                *b = *b * beta + d * one_minus;
-            }
+            ctssl_kernels::cpu::simd::vectorized(|| {
+                for ((b, &g), &p) in b.iter_mut().zip(g).zip(p) {
+                    let d = if decay { g + p * l2 } else { g };
+                    let d = if square { d * d } else { d };
+                    *b = *b * beta + d * one_minus;
+                }
+            })
         });
         Ok(())
     }
@@ -119,14 +121,16 @@ impl AdamStep {
         let decay = self.decay.map(T::from_f64);
         let (scale, eps, step) = (T::from_f64(self.inv_sqrt_bc2), T::from_f64(self.eps), T::from_f64(self.step_size));
         p.par_chunks_mut(CHUNK).zip(m.par_chunks(CHUNK)).zip(v.par_chunks(CHUNK)).for_each(|((p, m), v)| {
-            for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
-                let base = match decay {
-                    Some(d) => *p * d,
-                    None => *p,
-                };
-                let denom = v.sqrt() * scale + eps;
-                *p = base - (m / denom) * step;
-            }
+            ctssl_kernels::cpu::simd::vectorized(|| {
+                for ((p, &m), &v) in p.iter_mut().zip(m).zip(v) {
+                    let base = match decay {
+                        Some(d) => *p * d,
+                        None => *p,
+                    };
+                    let denom = v.sqrt() * scale + eps;
+                    *p = base - (m / denom) * step;
+                }
+            })
         });
         Ok(())
     }
