@@ -4,8 +4,8 @@
 //! [`set_enabled`]`(true)` (or the environment variable `CTSSL_KERNEL_PROFILE=1`, read on the first
 //! call) makes every kernel add its wall time and call count to a process-wide counter of its
 //! [`Kind`]; [`snapshot`] reads them and [`reset`] clears them. The times are wall-clock seconds of the
-//! calling thread, so kernels that run concurrently (a convolution's input and weight gradients run in
-//! `rayon::join`) overlap: their sum can exceed the step time.
+//! calling thread; kernels that run concurrently (from different threads) overlap, so their sum can
+//! exceed the step time.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::time::Instant;

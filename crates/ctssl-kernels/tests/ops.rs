@@ -28,6 +28,9 @@ const CONV_CASES: &[(usize, usize, usize, usize, usize, usize, usize, usize, usi
     (3, 4, 9, 9, 5, 1, 2, 0, 1),
     // Dilation 2 with stride 2.
     (2, 3, 12, 12, 3, 3, 2, 2, 2),
+    // Small maps with enough channels for the tap-by-tap kernels (stride 1 and 2).
+    (2, 32, 3, 3, 4, 3, 1, 1, 1),
+    (3, 33, 5, 4, 5, 3, 2, 1, 1),
 ];
 
 #[test]
@@ -54,6 +57,22 @@ fn conv2d_matches_candle() {
         compare(ours, theirs, &[x.clone(), wt.clone()], 1e-10, i as u64);
         compare(ours, theirs, &[f32(&x), f32(&wt)], 1e-4, i as u64);
     }
+}
+
+/// The backward pass computes no gradient for an input that takes no part in the graph (a network's
+/// image), and the weight gradient is the same as when the input is a variable.
+#[test]
+fn conv2d_skips_the_gradient_of_an_untracked_input() {
+    let mut r = rng(300);
+    let x = randn(&mut r, &[2, 3, 6, 5], 1.0);
+    let w = candle_core::Var::from_tensor(&randn(&mut r, &[4, 3, 3, 3], 0.5)).unwrap();
+    let xv = candle_core::Var::from_tensor(&x).unwrap();
+    let p = Conv2dParams { stride: 1, padding: 1, dilation: 1 };
+    let plain = ops::conv2d(&x, &w, p).unwrap().sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    let tracked = ops::conv2d(&xv, &w, p).unwrap().sqr().unwrap().sum_all().unwrap().backward().unwrap();
+    assert!(plain.get(&x).is_none());
+    assert!(tracked.get(&xv).is_some());
+    assert_eq!(common::max_rel_diff(plain.get(&w).unwrap(), tracked.get(&w).unwrap()), 0.0);
 }
 
 /// (n, c_in, h, w, c_out, k, stride, padding, output_padding, dilation)

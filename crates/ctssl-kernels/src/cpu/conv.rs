@@ -329,6 +329,25 @@ fn transpose<T: Real>(src: &[T], rows: usize, cols: usize) -> Vec<T> {
     unsafe { assume_init(dst) }
 }
 
+/// The input and weight gradients of a convolution's backward pass, each computed only when its tensor
+/// takes part in the graph (a network's input image and frozen weights do not). One after the other,
+/// each spread over every thread: running the two at once in `rayon::join` made a ResNet-18 step at
+/// 128 px 11 % slower on 2 cores (and held both results' buffers at once).
+fn both_if_needed<A, B>(
+    (need_a, a): (bool, impl FnOnce() -> A),
+    (need_b, b): (bool, impl FnOnce() -> B),
+) -> (Option<A>, Option<B>) {
+    match (need_a, need_b) {
+        (true, true) => {
+            let a = a();
+            (Some(a), Some(b()))
+        }
+        (true, false) => (Some(a()), None),
+        (false, true) => (None, Some(b())),
+        (false, false) => (None, None),
+    }
+}
+
 /// The custom op of [`crate::ops::conv2d`] on the CPU.
 struct Conv2dOp {
     g: ConvGeometry,
@@ -356,8 +375,11 @@ impl CustomOp2 for Conv2dOp {
             with_slice::<T, _>(name, x, |xs| {
                 with_slice::<T, _>(name, w, |ws| {
                     with_slice::<T, _>(name, dy, |dys| {
-                        let (dx, dw) = rayon::join(|| backward_input(g, dys, ws), || backward_weight(g, xs, dys));
-                        Ok((Some(tensor_from(dx?, x.dims())?), Some(tensor_from(dw?, w.dims())?)))
+                        let (dx, dw) = both_if_needed(
+                            (x.track_op(), || backward_input(g, dys, ws)),
+                            (w.track_op(), || backward_weight(g, xs, dys)),
+                        );
+                        Ok((dx.map(|d| tensor_from(d?, x.dims())).transpose()?, dw.map(|d| tensor_from(d?, w.dims())).transpose()?))
                     })
                 })
             })
@@ -393,8 +415,11 @@ impl CustomOp2 for ConvTranspose2dOp {
             with_slice::<T, _>(name, x, |xs| {
                 with_slice::<T, _>(name, w, |ws| {
                     with_slice::<T, _>(name, dy, |dys| {
-                        let (dx, dw) = rayon::join(|| forward(g, dys, ws), || backward_weight(g, dys, xs));
-                        Ok((Some(tensor_from(dx?, x.dims())?), Some(tensor_from(dw?, w.dims())?)))
+                        let (dx, dw) = both_if_needed(
+                            (x.track_op(), || forward(g, dys, ws)),
+                            (w.track_op(), || backward_weight(g, dys, xs)),
+                        );
+                        Ok((dx.map(|d| tensor_from(d?, x.dims())).transpose()?, dw.map(|d| tensor_from(d?, w.dims())).transpose()?))
                     })
                 })
             })
