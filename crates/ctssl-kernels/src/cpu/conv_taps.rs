@@ -29,8 +29,14 @@ const MAX_VALID_SHARE: f64 = 0.9;
 /// The fewest input channels for which a tap's product (inner dimension `c_in`) is worth a call.
 const MIN_CHANNELS: usize = 32;
 
-/// Output rows are split into this many blocks (fixed, so results do not depend on the threads).
-const ROW_BLOCKS: usize = 4;
+/// Images per group in the forward pass and the input gradient: enough that a tap's product has about
+/// this many columns (images × output positions). A group's gathered inputs then stay in cache while
+/// every output row is computed from them.
+const GROUP_COLUMNS: usize = 512;
+
+/// Parallel tasks of one call (image groups × blocks of output rows); fixed, so that results do not
+/// depend on the number of threads.
+const TASKS: usize = 4;
 
 /// A run of output positions of one tap whose input positions are consecutive too: output positions
 /// `out .. out + len` read input positions `inp .. inp + len`.
@@ -110,9 +116,8 @@ fn to_positions<T: Real>(src: &[T], n: usize, c: usize, p: usize) -> Vec<T> {
     unsafe { assume_init(dst) }
 }
 
-/// `[c, p, n]` → `[n, c, p]`.
-fn from_positions<T: Real>(src: &[T], n: usize, c: usize, p: usize) -> Vec<T> {
-    let mut dst = uninit_vec::<T>(n * c * p);
+/// `[c, p, n]` → `[n, c, p]` (every element of `dst`).
+fn from_positions<T: Real>(src: &[T], n: usize, c: usize, p: usize, dst: &mut [MaybeUninit<T>]) {
     dst.par_chunks_mut((c * p).max(1)).enumerate().for_each(|(img, d)| {
         for ch in 0..c {
             let s = &src[ch * p * n..(ch + 1) * p * n];
@@ -121,8 +126,6 @@ fn from_positions<T: Real>(src: &[T], n: usize, c: usize, p: usize) -> Vec<T> {
             }
         }
     });
-    // SAFETY: every (image, channel, position) element was written.
-    unsafe { assume_init(dst) }
 }
 
 /// `[c_out, c_in, taps]` → `[taps, c_out, c_in]`.
@@ -162,14 +165,10 @@ fn gather_taps<T: Real>(src: &[T], c: usize, n: usize, taps: &[Tap], at_input: b
         .collect()
 }
 
-/// Rows per block when `rows` output rows are split into [`ROW_BLOCKS`].
-fn block_rows(rows: usize) -> usize {
-    rows.div_ceil(ROW_BLOCKS).max(1)
-}
-
-/// Adds, for every tap, `A_t · B_t` onto the rows of `dst` (`[rows, positions, n]`, zeroed here): `B_t`
-/// is the tap's gathered `[k × count·n]`, `A_t` the `[rows × k]` matrix given by `a(t, first_row)`, and the
-/// product's columns land on the runs' output positions (`at_input == false`) or input positions.
+/// Adds, for every tap, `A_t · B_t` onto the rows of `dst` (`[rows, positions, n]`, zeroed here), in
+/// parallel blocks of `br` rows: `B_t` is the tap's gathered `[k × count·n]`, `A_t` the `[rows × k]` matrix
+/// given by `a(t, first_row)`, and the product's columns land on the runs' output positions
+/// (`at_input == false`) or input positions.
 #[allow(clippy::too_many_arguments)]
 fn accumulate_taps<'a, T: Real>(
     dst: &mut [MaybeUninit<T>],
@@ -179,10 +178,10 @@ fn accumulate_taps<'a, T: Real>(
     taps: &[Tap],
     gathered: &[Vec<T>],
     at_input: bool,
+    br: usize,
     a: impl Fn(usize, usize) -> View<'a, T> + Sync,
 ) {
     let plane = dst.len() / rows.max(1);
-    let br = block_rows(rows);
     dst.par_chunks_mut((br * plane).max(1)).enumerate().for_each(|(b, block)| {
         let r0 = b * br;
         let nr = block.len() / plane;
@@ -221,41 +220,55 @@ fn accumulate_taps<'a, T: Real>(
     });
 }
 
+/// The forward pass (`forward`) or the input gradient, per group of images: the source (`[n, c_src,
+/// p_src]`: the input, or the output gradient) rearranged and gathered per tap, then every tap's product
+/// with `a(t, first_row)` added onto the destination `[n, c_dst, p_dst]`.
+#[allow(clippy::too_many_arguments)]
+fn tapwise<'a, T: Real>(
+    g: &ConvGeometry,
+    src: &[T],
+    (c_src, p_src): (usize, usize),
+    (c_dst, p_dst): (usize, usize),
+    taps: &[Tap],
+    forward: bool,
+    a: impl Fn(usize, usize) -> View<'a, T> + Sync,
+) -> Vec<T> {
+    let n = g.n;
+    let per_group = (GROUP_COLUMNS / (g.oh * g.ow).max(1)).clamp(1, n.max(1));
+    let groups = n.div_ceil(per_group);
+    let br = c_dst.div_ceil(TASKS.div_ceil(groups)).max(1);
+    let mut dst = uninit_vec::<T>(n * c_dst * p_dst);
+    dst.par_chunks_mut((per_group * c_dst * p_dst).max(1)).enumerate().for_each(|(gi, out)| {
+        let size = out.len() / (c_dst * p_dst).max(1);
+        let first = gi * per_group;
+        let pm = to_positions(&src[first * c_src * p_src..(first + size) * c_src * p_src], size, c_src, p_src);
+        let cols = gather_taps(&pm, c_src, size, taps, forward);
+        let mut acc = uninit_vec::<T>(c_dst * p_dst * size);
+        accumulate_taps(&mut acc, c_dst, size, c_src, taps, &cols, !forward, br, &a);
+        // SAFETY: accumulate_taps zeroes and then adds onto every element.
+        from_positions(unsafe { assume_init_ref(&acc) }, size, c_dst, p_dst, out);
+    });
+    // SAFETY: every group's chunk was written by from_positions.
+    unsafe { assume_init(dst) }
+}
+
 /// Forward: `y[n, c_out, oh, ow]` from `x[n, c_in, h, w]` and `w[c_out, c_in, kh, kw]`.
 pub(crate) fn forward<T: Real>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
-    let (n, nt) = (g.n, g.kh * g.kw);
-    let (p_in, p_out) = (g.h * g.w, g.oh * g.ow);
-    let taps = taps(g);
-    let x_pm = to_positions(x, n, g.c_in, p_in);
-    let wt = tap_major(w, g.c_out, g.c_in, nt);
-    let cols = gather_taps(&x_pm, g.c_in, n, &taps, true);
-    let mut y_pm = uninit_vec::<T>(g.c_out * p_out * n);
+    let wt = tap_major(w, g.c_out, g.c_in, g.kh * g.kw);
     let mat = g.c_out * g.c_in;
-    accumulate_taps(&mut y_pm, g.c_out, n, g.c_in, &taps, &cols, false, |t, r0| {
+    tapwise(g, x, (g.c_in, g.h * g.w), (g.c_out, g.oh * g.ow), &taps(g), true, |t, r0| {
         View::rows(&wt[t * mat + r0 * g.c_in..(t + 1) * mat], g.c_in)
-    });
-    // SAFETY: accumulate_taps zeroes and then adds onto every element.
-    let y_pm = unsafe { assume_init(y_pm) };
-    from_positions(&y_pm, n, g.c_out, p_out)
+    })
 }
 
 /// Input gradient: `dx[n, c_in, h, w]` from `dy[n, c_out, oh, ow]` and `w[c_out, c_in, kh, kw]`.
 pub(crate) fn backward_input<T: Real>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
-    let (n, nt) = (g.n, g.kh * g.kw);
-    let (p_in, p_out) = (g.h * g.w, g.oh * g.ow);
-    let taps = taps(g);
-    let dy_pm = to_positions(dy, n, g.c_out, p_out);
-    let wt = tap_major(w, g.c_out, g.c_in, nt);
-    let cols = gather_taps(&dy_pm, g.c_out, n, &taps, false);
-    let mut dx_pm = uninit_vec::<T>(g.c_in * p_in * n);
+    let wt = tap_major(w, g.c_out, g.c_in, g.kh * g.kw);
     let mat = g.c_out * g.c_in;
     // Rows r0.. of W_tᵀ: element (r, k) of the block is W_t[k, r0 + r].
-    accumulate_taps(&mut dx_pm, g.c_in, n, g.c_out, &taps, &cols, true, |t, r0| {
+    tapwise(g, dy, (g.c_out, g.oh * g.ow), (g.c_in, g.h * g.w), &taps(g), false, |t, r0| {
         View::rows(&wt[t * mat + r0..(t + 1) * mat], g.c_in).t()
-    });
-    // SAFETY: accumulate_taps zeroes and then adds onto every element.
-    let dx_pm = unsafe { assume_init(dx_pm) };
-    from_positions(&dx_pm, n, g.c_in, p_in)
+    })
 }
 
 /// Weight gradient: `dw[c_out, c_in, kh, kw]` from `x[n, c_in, h, w]` and `dy[n, c_out, oh, ow]`.
@@ -312,7 +325,8 @@ mod tests {
 
     /// The tap-wise kernels against im2col + one product, on geometries chosen to cover small and
     /// non-square maps, strides, paddings wider than the kernel's reach, dilation, channel counts that
-    /// do not divide into the row blocks, and taps that never read inside the image.
+    /// do not divide into the row blocks, taps that never read inside the image, and batches split into
+    /// several groups of images.
     #[test]
     fn tap_kernels_equal_im2col_kernels() {
         let cases: &[([usize; 4], [usize; 4], Conv2dParams)] = &[
@@ -325,6 +339,9 @@ mod tests {
             ([2, 3, 1, 1], [2, 3, 3, 3], Conv2dParams { stride: 1, padding: 1, dilation: 1 }),
             ([4, 17, 8, 8], [33, 17, 3, 3], Conv2dParams { stride: 1, padding: 1, dilation: 1 }),
             ([3, 8, 7, 5], [6, 8, 2, 3], Conv2dParams { stride: 3, padding: 1, dilation: 1 }),
+            // Several groups of images, the last one short (8 + 1 and 5 + 2 images).
+            ([9, 4, 8, 8], [5, 4, 3, 3], Conv2dParams { stride: 1, padding: 1, dilation: 1 }),
+            ([7, 3, 20, 20], [4, 3, 3, 3], Conv2dParams { stride: 2, padding: 1, dilation: 1 }),
         ];
         for (i, (xd, wd, p)) in cases.iter().enumerate() {
             let g = ConvGeometry::new(xd, wd, *p).unwrap();
