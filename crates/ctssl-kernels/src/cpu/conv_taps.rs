@@ -10,8 +10,10 @@
 //!
 //! Activations are rearranged to a position-major layout `[c, positions, images]`, so that what a tap
 //! reads for a run of output positions is one contiguous slice (`images` values per position, a whole
-//! row of the run at stride 1), and weights to tap-major `[taps, c_out, c_in]`. Work is split over
-//! fixed blocks of output rows, so results do not depend on the number of threads.
+//! row of the run at stride 1); a tap's weight matrix is read in place (every 9th value of the weight
+//! tensor for a 3×3 kernel: `gemm` packs its operands anyway, and reads that view as fast as a
+//! contiguous one). Work is split over fixed groups of images and blocks of output rows, so results do
+//! not depend on the number of threads.
 
 use std::mem::MaybeUninit;
 
@@ -128,18 +130,6 @@ fn from_positions<T: Real>(src: &[T], n: usize, c: usize, p: usize, dst: &mut [M
     });
 }
 
-/// `[c_out, c_in, taps]` → `[taps, c_out, c_in]`.
-fn tap_major<T: Real>(w: &[T], c_out: usize, c_in: usize, taps: usize) -> Vec<T> {
-    let mut dst = uninit_vec::<T>(w.len());
-    dst.par_chunks_mut(c_out * c_in).enumerate().for_each(|(t, d)| {
-        for (o, row) in d.iter_mut().zip(w.chunks_exact(taps)) {
-            o.write(row[t]);
-        }
-    });
-    // SAFETY: every tap's matrix was written entirely.
-    unsafe { assume_init(dst) }
-}
-
 /// For each tap, the rows `[c × count·n]` of the values it reads from `src` (`[c, positions, n]`):
 /// at its runs' input positions (`at_input`) or output positions. One buffer per tap.
 fn gather_taps<T: Real>(src: &[T], c: usize, n: usize, taps: &[Tap], at_input: bool) -> Vec<Vec<T>> {
@@ -254,20 +244,25 @@ fn tapwise<'a, T: Real>(
 
 /// Forward: `y[n, c_out, oh, ow]` from `x[n, c_in, h, w]` and `w[c_out, c_in, kh, kw]`.
 pub(crate) fn forward<T: Real>(g: &ConvGeometry, x: &[T], w: &[T]) -> Vec<T> {
-    let wt = tap_major(w, g.c_out, g.c_in, g.kh * g.kw);
-    let mat = g.c_out * g.c_in;
-    tapwise(g, x, (g.c_in, g.h * g.w), (g.c_out, g.oh * g.ow), &taps(g), true, |t, r0| {
-        View::rows(&wt[t * mat + r0 * g.c_in..(t + 1) * mat], g.c_in)
+    let nt = g.kh * g.kw;
+    // Rows r0.. of W_t, read in place: element (r, k) is w[r0 + r, k, t] (gemm packs it anyway).
+    tapwise(g, x, (g.c_in, g.h * g.w), (g.c_out, g.oh * g.ow), &taps(g), true, |t, r0| View {
+        data: w,
+        offset: r0 * g.c_in * nt + t,
+        rs: g.c_in * nt,
+        cs: nt,
     })
 }
 
 /// Input gradient: `dx[n, c_in, h, w]` from `dy[n, c_out, oh, ow]` and `w[c_out, c_in, kh, kw]`.
 pub(crate) fn backward_input<T: Real>(g: &ConvGeometry, dy: &[T], w: &[T]) -> Vec<T> {
-    let wt = tap_major(w, g.c_out, g.c_in, g.kh * g.kw);
-    let mat = g.c_out * g.c_in;
-    // Rows r0.. of W_tᵀ: element (r, k) of the block is W_t[k, r0 + r].
-    tapwise(g, dy, (g.c_out, g.oh * g.ow), (g.c_in, g.h * g.w), &taps(g), false, |t, r0| {
-        View::rows(&wt[t * mat + r0..(t + 1) * mat], g.c_in).t()
+    let nt = g.kh * g.kw;
+    // Rows r0.. of W_tᵀ, read in place: element (r, k) is w[k, r0 + r, t].
+    tapwise(g, dy, (g.c_out, g.oh * g.ow), (g.c_in, g.h * g.w), &taps(g), false, |t, r0| View {
+        data: w,
+        offset: r0 * nt + t,
+        rs: nt,
+        cs: g.c_in * nt,
     })
 }
 
