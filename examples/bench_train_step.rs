@@ -18,7 +18,7 @@
 //! over the median step time).
 //!
 //! Threads: `--threads N` (default: `RAYON_NUM_THREADS`, else the number of CPUs) sizes rayon's pool,
-//! which runs the kernels. candle's own elementwise ops (the gradient sums inside `backward`, the
+//! which runs the kernels; the main thread is one of its threads (`ctssl_kernels::runtime`). candle's own elementwise ops (the gradient sums inside `backward`, the
 //! optimizer's tensor arithmetic) run on a separate spinning pool of `CANDLE_NUM_THREADS` threads; left
 //! unset, this program sets it to 1, because on a 2-core machine that pool's threads compete with
 //! rayon's (the main thread spent ~15 % of a ResNet-18 step waiting for a descheduled worker).
@@ -377,9 +377,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // SAFETY: a plain option setter of the linked mimalloc, called before any thread is spawned.
         unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     }
-    if args.threads > 0 {
-        rayon::ThreadPoolBuilder::new().num_threads(args.threads).build_global()?;
-    }
+    ctssl_kernels::runtime::init_thread_pool(args.threads)?;
     match &args.compare {
         Some(configs) => compare(&args, configs),
         None => run(&args),

@@ -99,6 +99,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() {
+    ctssl::pipeline::init_cpu_runtime();
     ctssl::pipeline::init_logging();
     if let Err(e) = run(&Args::parse()) {
         eprintln!("error: {e}");

@@ -107,6 +107,7 @@ fn resolve(a: &Args) -> Result<StudyConfig, Box<dyn std::error::Error>> {
 }
 
 fn main() {
+    ctssl::pipeline::init_cpu_runtime();
     ctssl::pipeline::init_logging();
     let args = Args::parse();
     let cfg = match resolve(&args) {

@@ -36,6 +36,9 @@
 //! `Tensor::backward`, optimiser updates) off its spinning thread pool, which competes with rayon's
 //! threads on a small machine (see the workspace example `bench_train_step`).
 //!
+//! [`runtime::init_thread_pool`] puts the calling thread into rayon's global pool, which spares every
+//! kernel call a hand-over to the pool's threads.
+//!
 //! [`profile`] times the kernels by kind of work when switched on (`CTSSL_KERNEL_PROFILE=1`).
 
 #![warn(missing_docs)]
@@ -44,5 +47,6 @@ pub mod cpu;
 pub mod error;
 pub mod ops;
 pub mod profile;
+pub mod runtime;
 
 pub use error::KernelError;
