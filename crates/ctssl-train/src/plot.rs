@@ -35,13 +35,16 @@ pub fn register_font() {
     });
 }
 
+/// One point of a [`Series`]: `(x, y, optional (low, high) band)`.
+pub type Point = (f64, f64, Option<(f64, f64)>);
+
 /// One line: points `(x, y, optional (low, high) band)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Series {
     /// Legend name.
     pub name: String,
     /// Points in increasing x.
-    pub points: Vec<(f64, f64, Option<(f64, f64)>)>,
+    pub points: Vec<Point>,
 }
 
 /// A chart of several series with shaded bands.

@@ -70,7 +70,7 @@ impl Optimizer for AdamW {
                 let l2 = if c.decoupled_weight_decay { 0.0 } else { wd };
                 let fused = self.fused && fused::supported(var.as_tensor());
                 let Moments { m, v, bc1, bc2 } = update_moments(&mut self.state, name, &g, &p, l2, c.betas, fused)?;
-                let decay = (wd != 0.0 && c.decoupled_weight_decay).then(|| 1.0 - lr * wd);
+                let decay = (wd != 0.0 && c.decoupled_weight_decay).then_some(1.0 - lr * wd);
                 if fused && fused::supported(&m) && fused::supported(&v) && m.dtype() == p.dtype() {
                     let step =
                         fused::AdamStep { decay, inv_sqrt_bc2: 1.0 / bc2.sqrt(), eps: c.eps, step_size: lr / bc1 };
