@@ -2,6 +2,7 @@
 
 use candle_core::{DType, Tensor, Var};
 
+use crate::conv::Conv2d;
 use crate::error::Result;
 use crate::ops;
 use crate::params::{Builder, ParamKind};
@@ -75,6 +76,26 @@ impl BatchNorm2d {
     /// `max(forward(x, train), 0)` in one fused kernel (the BN → ReLU pairs of a ResNet).
     pub fn forward_relu(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         self.forward_impl(x, train, true)
+    }
+
+    /// `forward(conv.forward(x), train)` (then `max(·, 0)` when `relu`), with the convolution and batch
+    /// norm fused into one op on the CPU in training (same results).
+    pub fn forward_conv(&self, conv: &Conv2d, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {
+        let y = ops::conv2d_batch_norm2d(
+            x,
+            conv.weight().as_tensor(),
+            conv.geometry(),
+            self.weight.as_tensor(),
+            self.bias.as_tensor(),
+            &self.running_mean,
+            &self.running_var,
+            (self.momentum, self.eps, train),
+            relu,
+        )?;
+        if train {
+            ops::increment_counter(&self.num_batches_tracked)?;
+        }
+        Ok(y)
     }
 
     fn forward_impl(&self, x: &Tensor, train: bool, relu: bool) -> Result<Tensor> {

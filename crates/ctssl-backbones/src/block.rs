@@ -21,7 +21,7 @@ pub struct Downsample {
 impl Downsample {
     /// Applies the shortcut projection.
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
-        self.bn.forward(&self.conv.forward(x)?, train)
+        self.bn.forward_conv(&self.conv, x, train, false)
     }
 }
 
@@ -131,13 +131,13 @@ impl Block {
     pub fn forward(&self, x: &Tensor, train: bool) -> Result<Tensor> {
         let residual = match self {
             Block::Basic { conv1, bn1, conv2, bn2, .. } => {
-                let y = bn1.forward_relu(&conv1.forward(x)?, train)?;
-                bn2.forward(&conv2.forward(&y)?, train)?
+                let y = bn1.forward_conv(conv1, x, train, true)?;
+                bn2.forward_conv(conv2, &y, train, false)?
             }
             Block::Bottleneck { conv1, bn1, conv2, bn2, conv3, bn3, .. } => {
-                let y = bn1.forward_relu(&conv1.forward(x)?, train)?;
-                let y = bn2.forward_relu(&conv2.forward(&y)?, train)?;
-                bn3.forward(&conv3.forward(&y)?, train)?
+                let y = bn1.forward_conv(conv1, x, train, true)?;
+                let y = bn2.forward_conv(conv2, &y, train, true)?;
+                bn3.forward_conv(conv3, &y, train, false)?
             }
         };
         let shortcut = match self.downsample_layer() {

@@ -49,6 +49,11 @@ impl Conv2d {
         self.padding
     }
 
+    /// Stride, padding and dilation.
+    pub(crate) fn geometry(&self) -> (usize, usize, usize) {
+        (self.stride, self.padding, self.dilation)
+    }
+
     /// Applies the convolution to `x: [N, in, H, W]`.
     pub fn forward(&self, x: &Tensor) -> Result<Tensor> {
         ops::conv2d(x, self.weight.as_tensor(), self.stride, self.padding, self.dilation)

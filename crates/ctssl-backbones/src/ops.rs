@@ -36,6 +36,38 @@ pub(crate) fn batch_norm2d(
     Ok(y)
 }
 
+/// `batch_norm2d(conv2d(x, w, ...), ...)` (ReLU when `relu`): one fused op on the CPU in training, so
+/// candle's autograd keeps no accumulator for the convolution's output.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn conv2d_batch_norm2d(
+    x: &Tensor,
+    w: &Tensor,
+    (stride, padding, dilation): (usize, usize, usize),
+    weight: &Tensor,
+    bias: &Tensor,
+    running_mean: &Var,
+    running_var: &Var,
+    (momentum, eps, training): (f64, f64, bool),
+    relu: bool,
+) -> Result<Tensor> {
+    let (y, running) = k::conv2d_batch_norm2d(
+        x,
+        w,
+        weight,
+        bias,
+        running_mean.as_tensor(),
+        running_var.as_tensor(),
+        Conv2dParams { stride, padding, dilation },
+        BatchNormParams { momentum, eps, training },
+        relu,
+    )?;
+    if let Some((mean, var)) = running {
+        running_mean.set(&mean.detach())?;
+        running_var.set(&var.detach())?;
+    }
+    Ok(y)
+}
+
 /// Max pooling with a square kernel, stride and padding (padding counts as −∞).
 pub(crate) fn max_pool2d(x: &Tensor, kernel: usize, stride: usize, padding: usize) -> Result<Tensor> {
     Ok(k::max_pool2d(x, MaxPool2dParams { kernel, stride, padding })?)

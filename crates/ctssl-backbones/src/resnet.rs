@@ -205,7 +205,7 @@ impl ResNet {
                 self.config.in_channels
             )));
         }
-        let y = self.bn1.forward_relu(&self.conv1.forward(x)?, train)?;
+        let y = self.bn1.forward_conv(&self.conv1, x, train, true)?;
         match self.config.stem {
             Stem::ImageNet => ops::max_pool2d(&y, 3, 2, 1),
             Stem::Small => Ok(y),

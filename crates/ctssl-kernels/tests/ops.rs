@@ -167,6 +167,52 @@ fn batch_norm2d_matches_reference() {
     }
 }
 
+/// The fused convolution + batch norm (+ ReLU) against the ops in turn: outputs, every gradient and the
+/// running statistics (f64 and f32), and its gradients against finite differences; im2col and tap-wise
+/// convolutions, strided and not.
+#[test]
+fn conv2d_batch_norm2d_equals_the_ops_in_turn() {
+    // (n, c_in, h, w, c_out, k, stride, padding)
+    let cases =
+        [(2, 3, 7, 6, 4, 3, 1, 1), (3, 2, 9, 9, 5, 3, 2, 1), (2, 32, 3, 3, 3, 3, 1, 1), (2, 4, 5, 5, 3, 1, 1, 0)];
+    for (i, &(n, ci, h, w, co, k, s, p)) in cases.iter().enumerate() {
+        let mut r = rng(400 + i as u64);
+        let x = randn(&mut r, &[n, ci, h, w], 1.0);
+        let wt = randn(&mut r, &[co, ci, k, k], 0.5);
+        let (_, gamma, beta, rm, rv) = bn_inputs(i, 2, co, 2, 2);
+        let conv = Conv2dParams { stride: s, padding: p, dilation: 1 };
+        let bn = BatchNormParams::default();
+        for relu in [false, true] {
+            for (inputs, tol) in [
+                (vec![x.clone(), wt.clone(), gamma.clone(), beta.clone()], 1e-10),
+                (vec![f32(&x), f32(&wt), f32(&gamma), f32(&beta)], 1e-4),
+            ] {
+                let (rm_t, rv_t) = (rm.to_dtype(inputs[0].dtype()).unwrap(), rv.to_dtype(inputs[0].dtype()).unwrap());
+                let fused = |t: &[Tensor]| {
+                    Ok(ops::conv2d_batch_norm2d(&t[0], &t[1], &t[2], &t[3], &rm_t, &rv_t, conv, bn, relu)?.0)
+                };
+                let apart = |t: &[Tensor]| {
+                    let z = ops::conv2d(&t[0], &t[1], conv)?;
+                    let f = if relu { ops::batch_norm2d_relu } else { ops::batch_norm2d };
+                    Ok(f(&z, &t[2], &t[3], &rm_t, &rv_t, bn)?.0)
+                };
+                compare(fused, apart, &inputs, tol, i as u64);
+                let (_, s1) = ops::conv2d_batch_norm2d(
+                    &inputs[0], &inputs[1], &inputs[2], &inputs[3], &rm_t, &rv_t, conv, bn, relu,
+                )
+                .unwrap();
+                let z = ops::conv2d(&inputs[0], &inputs[1], conv).unwrap();
+                let (_, s2) = ops::batch_norm2d(&z, &inputs[2], &inputs[3], &rm_t, &rv_t, bn).unwrap();
+                let ((m1, v1), (m2, v2)) = (s1.unwrap(), s2.unwrap());
+                assert!(common::max_rel_diff(&m1, &m2) < tol && common::max_rel_diff(&v1, &v2) < tol);
+                if tol < 1e-6 {
+                    check_finite_differences(fused, &inputs, 20, i as u64);
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn batch_norm2d_running_statistics_follow_pytorch() {
     // One channel, values 1..=4 over (n, h, w): mean 2.5, biased var 1.25, unbiased var 5/3.

@@ -13,18 +13,18 @@ use crate::ops::BatchNormParams;
 use crate::profile::{self, Kind};
 
 /// Per-channel batch mean and biased variance.
-type Stats = (Vec<f64>, Vec<f64>);
+pub(crate) type Stats = (Vec<f64>, Vec<f64>);
 
 /// The training-mode op; the statistics of its forward pass are kept for the backward pass and for the
 /// running-statistics update.
-struct BatchNormTrain {
-    n: usize,
-    c: usize,
-    hw: usize,
-    eps: f64,
+pub(crate) struct BatchNormTrain {
+    pub(crate) n: usize,
+    pub(crate) c: usize,
+    pub(crate) hw: usize,
+    pub(crate) eps: f64,
     /// Apply `max(·, 0)` to the output (and mask the gradient with it).
-    relu: bool,
-    stats: Arc<Mutex<Option<Stats>>>,
+    pub(crate) relu: bool,
+    pub(crate) stats: Arc<Mutex<Option<Stats>>>,
 }
 
 /// Independent accumulators of the per-plane sums (a fixed order, so results do not depend on the
@@ -168,7 +168,7 @@ fn channel_stats<T: Real>(x: &[T], n: usize, c: usize, hw: usize) -> Stats {
 }
 
 impl BatchNormTrain {
-    fn forward<T: Real>(&self, x: &[T], w: &[T], b: &[T]) -> Vec<T> {
+    pub(crate) fn forward<T: Real>(&self, x: &[T], w: &[T], b: &[T]) -> Vec<T> {
         let (n, c, hw) = (self.n, self.c, self.hw);
         let (mean, var) = channel_stats(x, n, c, hw);
         let scale: Vec<T> = (0..c).map(|ch| T::from_f64(w[ch].to_f64() / (var[ch] + self.eps).sqrt())).collect();
@@ -203,7 +203,7 @@ impl BatchNormTrain {
     }
 
     /// `relu_out`: the op's output when the ReLU is fused; the gradient is then `dy` where it is positive.
-    fn backward<T: Real>(
+    pub(crate) fn backward<T: Real>(
         &self,
         x: &[T],
         w: &[T],
@@ -363,13 +363,28 @@ pub fn batch_norm2d(
     let stats = Arc::new(Mutex::new(None));
     let op = BatchNormTrain { n, c, hw: h * w, eps: p.eps, relu, stats: stats.clone() };
     let y = x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?;
+    Ok((y, Some(running_update(OP, &stats, running_mean, running_var, m, p)?)))
+}
+
+/// The running statistics after a training step whose forward pass left its batch statistics in
+/// `stats`, over `m` values per channel (the variance unbiased, as PyTorch does).
+pub(crate) fn running_update(
+    op: &'static str,
+    stats: &Mutex<Option<Stats>>,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    m: usize,
+    p: BatchNormParams,
+) -> Result<(Tensor, Tensor)> {
+    const OP: &str = "batch_norm2d";
     let (mean, var) = stats
         .lock()
         .ok()
         .and_then(|s| s.clone())
-        .ok_or_else(|| KernelError::shape(OP, "the forward pass left no statistics"))?;
+        .ok_or_else(|| KernelError::shape(op, "the forward pass left no statistics"))?;
+    let c = mean.len();
     let unbias = m as f64 / (m - 1) as f64;
-    let new_running = dispatch!(OP, running_mean.dtype(), T => {
+    dispatch!(OP, running_mean.dtype(), T => {
         let rm = with_slice::<T, _>(OP, running_mean, |r| {
             Ok(r.iter().zip(&mean).map(|(r, b)| T::from_f64((1.0 - p.momentum) * r.to_f64() + p.momentum * b)).collect::<Vec<T>>())
         })?;
@@ -377,6 +392,5 @@ pub fn batch_norm2d(
             Ok(r.iter().zip(&var).map(|(r, b)| T::from_f64((1.0 - p.momentum) * r.to_f64() + p.momentum * b * unbias)).collect::<Vec<T>>())
         })?;
         Ok((tensor_from(rm, &[c])?, tensor_from(rv, &[c])?))
-    })?;
-    Ok((y, Some(new_running)))
+    })
 }

@@ -333,7 +333,7 @@ fn transpose<T: Real>(src: &[T], rows: usize, cols: usize) -> Vec<T> {
 /// takes part in the graph (a network's input image and frozen weights do not). One after the other,
 /// each spread over every thread: running the two at once in `rayon::join` made a ResNet-18 step at
 /// 128 px 11 % slower on 2 cores (and held both results' buffers at once).
-fn both_if_needed<A, B>(
+pub(crate) fn both_if_needed<A, B>(
     (need_a, a): (bool, impl FnOnce() -> A),
     (need_b, b): (bool, impl FnOnce() -> B),
 ) -> (Option<A>, Option<B>) {

@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod batch_norm;
 pub mod conv;
+pub mod conv_bn;
 mod conv_taps;
 pub(crate) mod im2col;
 pub mod layer_norm;

@@ -54,6 +54,28 @@ pub fn batch_norm2d_relu(
     dispatch(x, weight, bias, running_mean, running_var, params, true)
 }
 
+/// Checks batch norm's parameters for `c` channels.
+pub(crate) fn check_params(
+    op: &'static str,
+    c: usize,
+    weight: &Tensor,
+    bias: &Tensor,
+    running_mean: &Tensor,
+    running_var: &Tensor,
+    params: BatchNormParams,
+) -> Result<()> {
+    for (name, t) in [("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)]
+    {
+        if t.dims() != [c] {
+            return Err(KernelError::shape(op, format!("{name} must be [{c}], got {:?}", t.dims())));
+        }
+    }
+    if params.eps.is_nan() || params.eps <= 0.0 || !(0.0..=1.0).contains(&params.momentum) {
+        return Err(KernelError::param(op, "eps must be positive and momentum in [0, 1]"));
+    }
+    Ok(())
+}
+
 fn dispatch(
     x: &Tensor,
     weight: &Tensor,
@@ -65,15 +87,7 @@ fn dispatch(
 ) -> Result<(Tensor, Option<(Tensor, Tensor)>)> {
     const OP: &str = "batch_norm2d";
     let [_, c, _, _] = super::conv::dims4(OP, "input", x.dims())?;
-    for (name, t) in [("weight", weight), ("bias", bias), ("running_mean", running_mean), ("running_var", running_var)]
-    {
-        if t.dims() != [c] {
-            return Err(KernelError::shape(OP, format!("{name} must be [{c}], got {:?}", t.dims())));
-        }
-    }
-    if params.eps.is_nan() || params.eps <= 0.0 || !(0.0..=1.0).contains(&params.momentum) {
-        return Err(KernelError::param(OP, "eps must be positive and momentum in [0, 1]"));
-    }
+    check_params(OP, c, weight, bias, running_mean, running_var, params)?;
     if super::use_cpu_kernels(&[x, weight, bias, running_mean, running_var]) {
         crate::cpu::batch_norm::batch_norm2d(x, weight, bias, running_mean, running_var, params, relu)
     } else {

@@ -7,6 +7,7 @@
 pub mod activation;
 pub mod batch_norm;
 pub mod conv;
+pub mod conv_bn;
 pub mod layer_norm;
 pub mod pool;
 pub mod reference;
@@ -20,6 +21,7 @@ use candle_core::{DType, Tensor};
 pub use activation::{add_relu, relu};
 pub use batch_norm::{batch_norm2d, batch_norm2d_relu, BatchNormParams};
 pub use conv::{conv2d, conv_transpose2d, Conv2dParams, ConvTranspose2dParams};
+pub use conv_bn::conv2d_batch_norm2d;
 pub use layer_norm::layer_norm;
 pub use pool::{global_avg_pool, max_pool2d, MaxPool2dParams};
 pub use softmax::{log_softmax, softmax_last_dim};
