@@ -365,6 +365,66 @@ fn max_pool2d_kernel_sends_tied_gradients_to_the_first_maximum() {
     assert_eq!(g, want);
 }
 
+/// PyTorch's max pooling, written as its scalar loop: each window scanned in row-major order, an element
+/// taken when strictly greater than the best so far or NaN. Returns the output values and the gradient
+/// of `sum(y · dy)` with `dy[o] = o + 1`.
+fn naive_max_pool(x: &[f32], (n, c, h, w): (usize, usize, usize, usize), p: MaxPool2dParams) -> (Vec<f32>, Vec<f32>) {
+    let (oh, ow) = p.out_size(h, w).unwrap();
+    let (mut y, mut dx) = (Vec::new(), vec![0f32; x.len()]);
+    for plane in 0..n * c {
+        for oy in 0..oh {
+            for ox in 0..ow {
+                let (y0, x0) =
+                    ((oy * p.stride) as isize - p.padding as isize, (ox * p.stride) as isize - p.padding as isize);
+                let (mut best, mut at) = (f32::NEG_INFINITY, None);
+                for iy in y0.max(0)..(y0 + p.kernel as isize).min(h as isize) {
+                    for ix in x0.max(0)..(x0 + p.kernel as isize).min(w as isize) {
+                        let i = plane * h * w + iy as usize * w + ix as usize;
+                        if at.is_none() {
+                            at = Some(i);
+                        }
+                        if x[i] > best || x[i].is_nan() {
+                            (best, at) = (x[i], Some(i));
+                        }
+                    }
+                }
+                y.push(best);
+                dx[at.unwrap()] += (y.len()) as f32;
+            }
+        }
+    }
+    (y, dx)
+}
+
+#[test]
+fn max_pool2d_kernel_picks_pytorchs_element_among_ties_and_nans() {
+    // Values from {0, 1, 2} (ties in every window, across rows and columns) with a few NaNs and −∞.
+    for (i, &(n, c, h, w, k, s, p)) in POOL_CASES.iter().enumerate() {
+        let mut state = 0x9e37_79b9_u32.wrapping_add(i as u32);
+        let x: Vec<f32> = (0..n * c * h * w)
+            .map(|_| {
+                state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                match state >> 26 {
+                    0 => f32::NAN,
+                    1 => f32::NEG_INFINITY,
+                    r => (r % 3) as f32,
+                }
+            })
+            .collect();
+        let params = MaxPool2dParams { kernel: k, stride: s, padding: p };
+        let (want_y, want_dx) = naive_max_pool(&x, (n, c, h, w), params);
+        let xv = candle_core::Var::from_vec(x, (n, c, h, w), &Device::Cpu).unwrap();
+        let y = ops::max_pool2d(&xv, params).unwrap();
+        let dy = Tensor::arange(1f32, (y.elem_count() + 1) as f32, &Device::Cpu).unwrap().reshape(y.dims()).unwrap();
+        let g = (&y * &dy).unwrap().sum_all().unwrap().backward().unwrap();
+        let got_y: Vec<f32> = y.flatten_all().unwrap().to_vec1().unwrap();
+        let same = |a: f32, b: f32| a == b || (a.is_nan() && b.is_nan());
+        assert!(got_y.iter().zip(&want_y).all(|(a, b)| same(*a, *b)), "values differ, case {i}");
+        let got_dx: Vec<f32> = g.get(&xv).unwrap().flatten_all().unwrap().to_vec1().unwrap();
+        assert_eq!(got_dx, want_dx, "gradient routed to another element, case {i}");
+    }
+}
+
 #[test]
 fn results_do_not_depend_on_the_number_of_threads() {
     // 9 small images: several groups per job; 2 large ones: fewer groups than threads, so gemm itself

@@ -12,6 +12,14 @@ use super::{dispatch, input_slice, tensor_from, with_slice, Real};
 use crate::error::KernelError;
 use crate::ops::MaxPool2dParams;
 
+/// Whether `v` replaces `best` as a window's maximum: PyTorch's rule, strictly greater or NaN (`|`, not
+/// `||`: both sides evaluated, so the compiler emits a select rather than a branch).
+#[inline(always)]
+#[allow(clippy::eq_op)]
+fn wins<T: Real>(v: T, best: T) -> bool {
+    (v > best) | (v != v)
+}
+
 /// Max pooling; `argmax` holds, for every output value, the index within its input plane of the first
 /// maximum of its window (PyTorch's rule), filled by the forward pass.
 struct MaxPool2dOp {
@@ -24,37 +32,26 @@ struct MaxPool2dOp {
 }
 
 impl MaxPool2dOp {
-    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    /// Each input row's maxima over every output's column window first (`hval`, with their columns in
+    /// `hcol`), then the maximum of those over each output's rows. Both passes run along a whole row of
+    /// outputs with a select per output, no branch (which element wins is unpredictable on real
+    /// activations), so they vectorise; the row pass reads its strided windows from the row split into
+    /// `stride` phases (`phases[r][j]` is the padded row's element `j·stride + r`), which makes each
+    /// window offset a contiguous run. Strict `>` in both passes keeps the first maximum in row-major
+    /// order, and a NaN always wins: the values and indices are PyTorch's (the first maximum, or the
+    /// last NaN).
     fn forward<T: Real>(&self, x: &[T]) -> (Vec<T>, Vec<u32>) {
         let (h, w, oh, ow) = (self.h, self.w, self.oh, self.ow);
-        let (k, s, pad) = (self.p.kernel, self.p.stride, self.p.padding);
+        let (k, s) = (self.p.kernel, self.p.stride);
         let planes = x.len() / (h * w);
+        let phase_len = ow + (k - 1) / s;
         let mut y = vec![T::ZERO; planes * oh * ow];
         let mut idx = vec![0u32; planes * oh * ow];
-        y.par_chunks_mut(oh * ow).zip(idx.par_chunks_mut(oh * ow)).enumerate().for_each(|(pl, (yp, ip))| {
+        let scratch = || (vec![T::NEG_INFINITY; s * phase_len], vec![T::ZERO; h * ow], vec![0u32; h * ow]);
+        let planes_out = y.par_chunks_mut(oh * ow).zip(idx.par_chunks_mut(oh * ow)).enumerate();
+        planes_out.for_each_init(scratch, |(phases, hval, hcol), (pl, (yp, ip))| {
             let xp = &x[pl * h * w..(pl + 1) * h * w];
-            for oy in 0..oh {
-                let y0 = (oy * s) as isize - pad as isize;
-                let (ylo, yhi) = (y0.max(0) as usize, ((y0 + k as isize).min(h as isize)) as usize);
-                for ox in 0..ow {
-                    let x0 = (ox * s) as isize - pad as isize;
-                    let (xlo, xhi) = (x0.max(0) as usize, ((x0 + k as isize).min(w as isize)) as usize);
-                    let mut best = T::NEG_INFINITY;
-                    let mut at = ylo * w + xlo;
-                    for iy in ylo..yhi {
-                        let row = &xp[iy * w + xlo..iy * w + xhi];
-                        for (dx, v) in row.iter().enumerate() {
-                            // `!(v <= best)` also picks a NaN, as PyTorch does.
-                            if !(*v <= best) {
-                                best = *v;
-                                at = iy * w + xlo + dx;
-                            }
-                        }
-                    }
-                    yp[oy * ow + ox] = best;
-                    ip[oy * ow + ox] = at as u32;
-                }
-            }
+            super::simd::vectorized_kernel(Plane { op: self, xp, yp, ip, phases, hval, hcol })
         });
         (y, idx)
     }
@@ -69,6 +66,73 @@ impl MaxPool2dOp {
             }
         });
         dx
+    }
+}
+
+/// One plane of [`MaxPool2dOp::forward`], run by [`super::simd::vectorized_kernel`]: input, outputs,
+/// argmax and the scratch rows.
+struct Plane<'a, T> {
+    op: &'a MaxPool2dOp,
+    xp: &'a [T],
+    yp: &'a mut [T],
+    ip: &'a mut [u32],
+    phases: &'a mut [T],
+    hval: &'a mut [T],
+    hcol: &'a mut [u32],
+}
+
+impl<T: Real> super::simd::Kernel for Plane<'_, T> {
+    type Output = ();
+
+    #[inline(always)]
+    fn run(self) {
+        let Plane { op, xp, yp, ip, phases, hval, hcol } = self;
+        let (h, w, ow) = (op.h, op.w, op.ow);
+        let (k, s, pad) = (op.p.kernel, op.p.stride, op.p.padding);
+        let phase_len = ow + (k - 1) / s;
+        for (iy, row) in xp.chunks_exact(w).enumerate() {
+            for (r, phase) in phases.chunks_exact_mut(phase_len).enumerate() {
+                for (j, cell) in phase.iter_mut().enumerate() {
+                    let c = (j * s + r).wrapping_sub(pad);
+                    *cell = if c < w { row[c] } else { T::NEG_INFINITY };
+                }
+            }
+            let (hv, hc) = (&mut hval[iy * ow..(iy + 1) * ow], &mut hcol[iy * ow..(iy + 1) * ow]);
+            for (ox, (v, c)) in hv.iter_mut().zip(hc.iter_mut()).enumerate() {
+                *v = T::NEG_INFINITY;
+                // Before any element wins: the window's first column inside the row.
+                *c = (ox * s).saturating_sub(pad) as u32;
+            }
+            for kx in 0..k {
+                let run = &phases[(kx % s) * phase_len + kx / s..][..ow];
+                // Wraps only for a padding cell, which holds −∞ and never wins.
+                let col0 = (kx as u32).wrapping_sub(pad as u32);
+                for i in 0..ow {
+                    let (best, at, v) = (hv[i], hc[i], run[i]);
+                    let take = wins(v, best);
+                    hv[i] = if take { v } else { best };
+                    hc[i] = if take { col0.wrapping_add((i * s) as u32) } else { at };
+                }
+            }
+        }
+        for (oy, (yr, ir)) in yp.chunks_exact_mut(ow).zip(ip.chunks_exact_mut(ow)).enumerate() {
+            let y0 = (oy * s) as isize - pad as isize;
+            let (ylo, yhi) = (y0.max(0) as usize, ((y0 + k as isize).min(h as isize)) as usize);
+            yr.fill(T::NEG_INFINITY);
+            for (i, c) in ir.iter_mut().zip(&hcol[ylo * ow..(ylo + 1) * ow]) {
+                *i = (ylo * w) as u32 + c;
+            }
+            for iy in ylo..yhi {
+                let (hv, hc) = (&hval[iy * ow..(iy + 1) * ow], &hcol[iy * ow..(iy + 1) * ow]);
+                let base = (iy * w) as u32;
+                for i in 0..ow {
+                    let (best, at, v) = (yr[i], ir[i], hv[i]);
+                    let take = wins(v, best);
+                    yr[i] = if take { v } else { best };
+                    ir[i] = if take { base + hc[i] } else { at };
+                }
+            }
+        }
     }
 }
 
