@@ -18,10 +18,10 @@
 //! over the median step time).
 //!
 //! Threads: `--threads N` (default: `RAYON_NUM_THREADS`, else the number of CPUs) sizes rayon's pool,
-//! which runs the kernels; the main thread is one of its threads (`ctssl_kernels::runtime`). candle's own elementwise ops (the gradient sums inside `backward`, the
-//! optimizer's tensor arithmetic) run on a separate spinning pool of `CANDLE_NUM_THREADS` threads; left
-//! unset, this program sets it to 1, because on a 2-core machine that pool's threads compete with
-//! rayon's (the main thread spent ~15 % of a ResNet-18 step waiting for a descheduled worker).
+//! which runs the kernels; the main thread is one of its threads (`ctssl_kernels::runtime`). candle's
+//! own elementwise ops (the gradient sums inside `backward`) run on a separate pool of
+//! `CANDLE_NUM_THREADS` threads; left unset, this program sizes it as rayon's and stops its workers
+//! from spinning between ops (`ctssl_kernels::runtime::configure_candle_threads`).
 //!
 //! `--compare CONFIGS` (`arch:size:batch,...`) runs, `--repeat` times, for each configuration: this
 //! program on one configuration in a child process, then the PyTorch peer with the same shapes and
@@ -142,11 +142,6 @@ fn median(v: &[f64]) -> f64 {
 }
 
 /// Sets an environment variable for this process and its children.
-fn set_env(key: &str, value: &str) {
-    // SAFETY: called at the start of `main`, before this program starts any thread.
-    unsafe { std::env::set_var(key, value) };
-}
-
 /// Seconds spent in forward, backward and the optimizer during the timed steps.
 #[derive(Default)]
 struct Phases {
@@ -368,9 +363,7 @@ fn compare(args: &Args, configs: &str) -> Result<(), Box<dyn std::error::Error>>
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        set_env("CANDLE_NUM_THREADS", "1");
-    }
+    ctssl_kernels::runtime::configure_candle_threads(args.threads);
     if !args.default_purge {
         // Keep freed pages mapped: a training step frees and reallocates the same large buffers, and
         // purging them makes every step page-fault (and zero) them again.

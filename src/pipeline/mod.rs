@@ -36,18 +36,13 @@ pub fn device(name: &str) -> Result<candle_core::Device> {
 
 /// Prepares the process for training on the CPU; call first thing in `main`, before any thread starts.
 ///
-/// Unless `CANDLE_NUM_THREADS` is set, sets it to 1: candle's own elementwise ops (the gradient sums of
-/// `backward`) then run on the calling thread instead of a spinning pool that competes with rayon's
-/// threads, which run the kernels. Builds rayon's global pool with the calling thread as one of its
-/// threads ([`ctssl_kernels::runtime::init_thread_pool`]); if the pool already exists, leaves it.
+/// Sizes candle's own elementwise pool (the gradient sums of `backward`) as rayon's and keeps its
+/// workers from spinning between ops, unless the user set `CANDLE_NUM_THREADS` /
+/// `CANDLE_BARRIER_POOL_SPIN_LIMIT` ([`ctssl_kernels::runtime::configure_candle_threads`]). Builds
+/// rayon's global pool with the calling thread as one of its threads
+/// ([`ctssl_kernels::runtime::init_thread_pool`]); if the pool already exists, leaves it.
 pub fn init_cpu_runtime() {
-    if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
-        // SAFETY (edition 2024 marks this unsafe): callers run this before starting any thread.
-        #[allow(unused_unsafe)]
-        unsafe {
-            std::env::set_var("CANDLE_NUM_THREADS", "1")
-        };
-    }
+    ctssl_kernels::runtime::configure_candle_threads(0);
     let _ = ctssl_kernels::runtime::init_thread_pool(0);
 }
 

@@ -31,10 +31,10 @@
 //! mimalloc keeps them. Benches and examples should therefore declare
 //! `#[global_allocator] static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;` (see `benches/ops.rs`
 //! and the README for the measured difference). Setting mimalloc's purge delay to −1 at the start of
-//! `main` keeps freed pages mapped, so steady-state training steps take no page faults; and setting
-//! `CANDLE_NUM_THREADS=1` before candle starts keeps candle's own elementwise ops (the gradient sums of
-//! `Tensor::backward`, optimiser updates) off its spinning thread pool, which competes with rayon's
-//! threads on a small machine (see the workspace example `bench_train_step`).
+//! `main` keeps freed pages mapped, so steady-state training steps take no page faults; and
+//! [`runtime::configure_candle_threads`], called before candle starts, sizes candle's own elementwise
+//! pool (the gradient sums of `Tensor::backward`) as rayon's and stops its workers from spinning between
+//! ops, where they would compete with rayon's threads on a small machine.
 //!
 //! [`runtime::init_thread_pool`] puts the calling thread into rayon's global pool, which spares every
 //! kernel call a hand-over to the pool's threads.
