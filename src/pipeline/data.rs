@@ -170,7 +170,7 @@ pub fn phantom_data(cfg: &DataConfig, tasks: &[String]) -> Result<StudyData> {
 }
 
 /// Reads every frame of a DICOM file as HU slices (air for padding), with the file's Patient ID.
-fn read_slices(path: &Path) -> std::result::Result<(Vec<Image>, String), String> {
+fn read_slices(path: &Path) -> SlicesRead {
     let img = ctssl_io::read_image_with(path, &ctssl_io::ReadOptions::for_training()).map_err(|e| e.to_string())?;
     let (rows, cols) = (img.header.rows as usize, img.header.cols as usize);
     let frames = (0..img.header.frames as usize)
@@ -222,6 +222,9 @@ pub fn parse_labels_csv(text: &str, base: &Path) -> Result<Vec<LabelRow>> {
         .collect()
 }
 
+/// What [`read_slices`] gives for one file: its frames and patient ID, or why it could not be read.
+type SlicesRead = std::result::Result<(Vec<Image>, String), String>;
+
 /// The user's data: a pre-training folder (scanned recursively for CT) and/or a labels CSV; tasks are
 /// split by patient with `val_fraction` / `test_fraction` and `seed`. Unreadable files are skipped with
 /// their path and reason.
@@ -232,8 +235,7 @@ pub fn dicom_data(cfg: &DataConfig, seed: u64) -> Result<StudyData> {
         let manifest = ctssl_io::scan(&[dir], &ctssl_io::ScanOptions::ct_only())?;
         skipped.extend(manifest.skipped.iter().map(|s| format!("{}: {}", s.path.display(), s.message)));
         let paths: Vec<PathBuf> = manifest.slices().map(|s| s.slice.path.clone()).collect();
-        let read: Vec<(PathBuf, std::result::Result<(Vec<Image>, String), String>)> =
-            paths.into_par_iter().map(|p| (p.clone(), read_slices(&p))).collect();
+        let read: Vec<(PathBuf, SlicesRead)> = paths.into_par_iter().map(|p| (p.clone(), read_slices(&p))).collect();
         for (path, r) in read {
             match r {
                 Ok((frames, pid)) => {

@@ -84,6 +84,7 @@ pub fn task_features(
     Ok(TaskFeatures { train: f(&task.train)?, val: f(&task.val)?, test: f(&task.test)? })
 }
 
+#[allow(clippy::too_many_arguments)]
 fn row(
     task: &TaskData,
     init: &str,

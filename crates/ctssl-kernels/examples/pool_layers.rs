@@ -21,7 +21,7 @@ fn arg(name: &str, default: usize) -> usize {
 
 fn main() -> candle_core::Result<()> {
     let (size, batch, reps) = (arg("--size", 64), arg("--batch", 32), arg("--reps", 20));
-    ctssl_kernels::runtime::init_thread_pool(arg("--threads", 2));
+    ctssl_kernels::runtime::init_thread_pool(arg("--threads", 2)).expect("rayon's pool is built once");
     profile::set_enabled(true);
     let dev = Device::Cpu;
     println!("{:<26} {:>9} {:>9}  (ms per call, mean of {reps})", "op", "fwd", "bwd");
