@@ -16,8 +16,8 @@ use ctssl::pipeline::evaluate::{finetune_point, probe_point, task_features, Eval
 use ctssl::pipeline::StudyConfig;
 use ctssl::train::study::nested_subsets;
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "common/alloc.rs"]
+mod alloc;
 
 #[derive(Parser, Debug)]
 #[command(about = "Fine-tune and linear-probe a ResNet on a labeled CT task")]
@@ -116,6 +116,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() {
+    alloc::keep_freed_pages();
     ctssl::pipeline::init_cpu_runtime();
     if let Err(e) = run(&Args::parse()) {
         eprintln!("error: {e}");

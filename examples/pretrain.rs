@@ -16,8 +16,8 @@ use ctssl::pipeline::methods::{RunShape, Views};
 use ctssl::pipeline::pretrain::{pretrain, PretrainRequest};
 use ctssl::pipeline::StudyConfig;
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "common/alloc.rs"]
+mod alloc;
 
 #[derive(Parser, Debug)]
 #[command(about = "Pre-train one self-supervised method on CT slices")]
@@ -99,6 +99,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
 }
 
 fn main() {
+    alloc::keep_freed_pages();
     ctssl::pipeline::init_cpu_runtime();
     ctssl::pipeline::init_logging();
     if let Err(e) = run(&Args::parse()) {

@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use clap::Parser;
 use ctssl::pipeline::{run_study, StudyConfig};
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "common/alloc.rs"]
+mod alloc;
 
 #[derive(Parser, Debug)]
 #[command(about = "The label-fraction study: which pre-training holds up as labels shrink")]
@@ -107,6 +107,7 @@ fn resolve(a: &Args) -> Result<StudyConfig, Box<dyn std::error::Error>> {
 }
 
 fn main() {
+    alloc::keep_freed_pages();
     ctssl::pipeline::init_cpu_runtime();
     ctssl::pipeline::init_logging();
     let args = Args::parse();
