@@ -28,8 +28,8 @@
 //! thread count, and prints a table of both sides' medians (wall and CPU time per step, peak RSS).
 //! CPU time per step is less sensitive than wall time to other work on a shared machine.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "common/alloc.rs"]
+mod alloc;
 
 use std::process::Command;
 use std::time::Instant;
@@ -41,14 +41,9 @@ use ctssl::kernels::{ops, profile};
 use ctssl::train::optim::{AdamW, AdamWConfig, Optimizer, ParamGroup};
 
 extern "C" {
-    /// mimalloc's runtime option setter (in the static library the `mimalloc` crate links).
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
     /// POSIX `getrusage`.
     fn getrusage(who: std::ffi::c_int, usage: *mut RUsage) -> std::ffi::c_int;
 }
-
-/// `mi_option_purge_delay` in mimalloc's `mi_option_e` (v2 and v3).
-const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 /// Linux's `struct rusage` (x86_64 and aarch64: two `timeval`s, then 14 `long`s).
 #[repr(C)]
@@ -365,10 +360,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     ctssl_kernels::runtime::configure_candle_threads(args.threads);
     if !args.default_purge {
-        // Keep freed pages mapped: a training step frees and reallocates the same large buffers, and
-        // purging them makes every step page-fault (and zero) them again.
-        // SAFETY: a plain option setter of the linked mimalloc, called before any thread is spawned.
-        unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+        alloc::keep_freed_pages();
     }
     ctssl_kernels::runtime::init_thread_pool(args.threads)?;
     match &args.compare {

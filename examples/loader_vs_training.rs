@@ -25,8 +25,8 @@
 //! Multi-crop recipes (swav, dino, study_multi_crop) get `--local-crops` local views (6 in the study's
 //! CPU preset; DINO publishes 8). Prints a markdown table, then one `loader_vs_training …` line per recipe.
 
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "common/alloc.rs"]
+mod alloc;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,14 +40,6 @@ use ctssl::train::method::resnet_trainable;
 use ctssl::train::optim::{split_decay, AdamW, AdamWConfig, Optimizer};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
-
-extern "C" {
-    /// mimalloc's runtime option setter (in the static library the `mimalloc` crate links).
-    fn mi_option_set(option: std::ffi::c_int, value: std::ffi::c_long);
-}
-
-/// `mi_option_purge_delay` in mimalloc's `mi_option_e` (v2 and v3).
-const MI_OPTION_PURGE_DELAY: std::ffi::c_int = 15;
 
 #[derive(Parser, Debug)]
 #[command(about = "The view loader's rate against the training step's consumption, per recipe")]
@@ -271,8 +263,7 @@ fn main() -> Res<()> {
         // spinning pool next to rayon's (see ctssl-kernels' docs and the bench_train_step example).
         set_env("CANDLE_NUM_THREADS", "1");
     }
-    // SAFETY: a plain option setter of the linked mimalloc, called before any thread is spawned.
-    unsafe { mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+    alloc::keep_freed_pages();
     if args.batch == 0 || args.steps == 0 {
         return Err("--batch and --steps must be positive".into());
     }
