@@ -102,36 +102,30 @@ fn grad_sums<T: Real>(x: &[T], dy: &[T], y: Option<&[T]>, mu: T) -> (f64, f64) {
                 for j in 0..gb.len() {
                     gb[j] = if yb[j] > T::ZERO { db[j] } else { T::ZERO };
                 }
-                let (cg, rg) = as_lanes(gb);
-                let (cx, rx) = as_lanes(xb);
-                for (ga, xa) in cg.iter().zip(cx) {
-                    for l in 0..LANES {
-                        s1[l] += ga[l];
-                        s2[l] += ga[l] * (xa[l] - mu);
-                    }
-                }
-                for (gv, xv) in rg.iter().zip(rx) {
-                    tail.0 += gv.to_f64();
-                    tail.1 += (*gv * (*xv - mu)).to_f64();
-                }
+                add_grad_sums(gb, xb, mu, (&mut s1, &mut s2), &mut tail);
             }
         }
-        None => {
-            let (cx, rx) = as_lanes(x);
-            let (cd, rd) = as_lanes(dy);
-            for (xa, da) in cx.iter().zip(cd) {
-                for l in 0..LANES {
-                    s1[l] += da[l];
-                    s2[l] += da[l] * (xa[l] - mu);
-                }
-            }
-            for (xv, dv) in rx.iter().zip(rd) {
-                tail.0 += dv.to_f64();
-                tail.1 += (*dv * (*xv - mu)).to_f64();
-            }
-        }
+        None => add_grad_sums(dy, x, mu, (&mut s1, &mut s2), &mut tail),
     }
     (tail.0 + s1.iter().map(|v| v.to_f64()).sum::<f64>(), tail.1 + s2.iter().map(|v| v.to_f64()).sum::<f64>())
+}
+
+/// Adds `Σ g` and `Σ g·(x − μ)` of whole lane groups into the lane accumulators `s`, and of the rest
+/// into `tail`; one block of [`grad_sums`].
+#[inline(always)]
+fn add_grad_sums<T: Real>(g: &[T], x: &[T], mu: T, s: (&mut [T; LANES], &mut [T; LANES]), tail: &mut (f64, f64)) {
+    let (cg, rg) = as_lanes(g);
+    let (cx, rx) = as_lanes(x);
+    for (ga, xa) in cg.iter().zip(cx) {
+        for l in 0..LANES {
+            s.0[l] += ga[l];
+            s.1[l] += ga[l] * (xa[l] - mu);
+        }
+    }
+    for (gv, xv) in rg.iter().zip(rx) {
+        tail.0 += gv.to_f64();
+        tail.1 += (*gv * (*xv - mu)).to_f64();
+    }
 }
 
 /// Mean and biased variance of each channel of `x` `[n, c, hw]`: the mean first, then the sum of squared
