@@ -6,6 +6,10 @@
 //! cargo run --release -p ctssl-kernels --example conv_layers -- --size 64 --batch 32
 //! ```
 //! The PyTorch side of the same table: `python3 benches/peer/torch_conv_layers.py --size 64 --batch 32`.
+//!
+//! Each line also gives each kernel's rate (nominal FLOPs: the full product, zero padding included) as a
+//! share of a 1024³ matrix product timed just before that layer (candle's `matmul`, the `gemm` crate on
+//! every thread), so that the ratio holds when the machine's speed drifts between layers.
 
 use std::time::Instant;
 
@@ -52,13 +56,28 @@ fn main() {
         ("downsample2 1x1 s2", 64, 128, s, 1, 2, 0),
         ("downsample4 1x1 s2", 256, 512, s / 4, 1, 2, 0),
     ];
-    println!("{:<20} {:>8} {:>8} {:>8} {:>8}  (ms, median of {reps})", "layer", "fwd", "dx", "dw", "dx+dw");
+    let (a, b) = {
+        let dev = candle_core::Device::Cpu;
+        let n = 1024;
+        let a: Vec<f32> = (0..n * n).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
+        let b: Vec<f32> = (0..n * n).map(|i| ((i * 31) % 1000) as f32 / 500.0 - 1.0).collect();
+        (
+            candle_core::Tensor::from_vec(a, (n, n), &dev).expect("matrix"),
+            candle_core::Tensor::from_vec(b, (n, n), &dev).expect("matrix"),
+        )
+    };
+    println!(
+        "{:<20} {:>8} {:>8} {:>8} {:>8}  {:>7} {:>6} {:>6} {:>6}  (ms, median of {reps}; % of the matmul rate)",
+        "layer", "fwd", "dx", "dw", "dx+dw", "matmul", "fwd%", "dx%", "dw%"
+    );
     for (name, ci, co, hw, kk, st, pad) in layers {
         let p = Conv2dParams { stride: st, padding: pad, dilation: 1 };
         let g = ConvGeometry::new(&[batch, ci, hw, hw], &[co, ci, kk, kk], p).expect("geometry");
         let x: Vec<f32> = (0..batch * ci * hw * hw).map(|i| ((i * 7919) % 1000) as f32 / 500.0 - 1.0).collect();
         let w: Vec<f32> = (0..co * ci * kk * kk).map(|i| ((i * 104_729) % 1000) as f32 / 5000.0 - 0.1).collect();
         let dy: Vec<f32> = (0..batch * co * g.oh * g.ow).map(|i| ((i * 31) % 1000) as f32 / 500.0 - 1.0).collect();
+        let mm_ms = median_ms(|| drop(a.matmul(&b).expect("matmul")), 5);
+        let mm_gflops = 2.0 * 1024f64.powi(3) / mm_ms / 1e6;
         let f = median_ms(|| drop(k::forward(&g, &x, &w).expect("fwd")), reps);
         let dx = median_ms(|| drop(k::backward_input(&g, &dy, &w).expect("dx")), reps);
         let dw = median_ms(|| drop(k::backward_weight(&g, &x, &dy).expect("dw")), reps);
@@ -70,6 +89,12 @@ fn main() {
             },
             reps,
         );
-        println!("{name:<20} {f:>8.2} {dx:>8.2} {dw:>8.2} {both:>8.2}");
+        let share = |ms: f64| 100.0 * g.flops() / ms / 1e6 / mm_gflops;
+        println!(
+            "{name:<20} {f:>8.2} {dx:>8.2} {dw:>8.2} {both:>8.2}  {mm_gflops:>7.1} {:>6.0} {:>6.0} {:>6.0}",
+            share(f),
+            share(dx),
+            share(dw)
+        );
     }
 }
