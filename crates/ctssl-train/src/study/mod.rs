@@ -3,12 +3,18 @@
 //! over seeds with 95 % intervals and the robustness ranking ([`summary`]), and the report with plots
 //! ([`report`]). The `study` example of the `ctssl` package composes these with the pre-training methods.
 
+pub mod controls;
+pub mod paired;
 pub mod report;
 pub mod results;
 pub mod subsets;
 pub mod summary;
 
-pub use report::{write_report, RunFacts};
+pub use controls::{checks_csv, cluster_bootstrap_auc_se, position_shortcut_auc, write_checks, CheckRow};
+pub use paired::{
+    compare_to_baseline, comparisons_csv, holm, paired_t, write_comparisons, Comparison, PairedTest, ALPHA,
+};
+pub use report::{write_report, Analysis, RunFacts};
 pub use results::{permille, Protocol, ResultRow, ResultsTable, RunKey};
 pub use subsets::{nested_subsets, FractionSubset, NestedSubsets, SkippedFraction};
 pub use summary::{aggregate, robustness, Cell, Metric, Robustness};
@@ -34,6 +40,7 @@ pub(crate) mod fixtures {
             accuracy: auc - 0.1,
             balanced_accuracy: auc - 0.1,
             f1_macro: auc - 0.2,
+            roc_auc_se: 0.02,
             best_epoch: 1,
             seconds: 1.0,
         }

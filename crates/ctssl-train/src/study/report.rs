@@ -1,11 +1,15 @@
 //! The study's report: plots (PNG and SVG) of every metric against the label fraction with confidence
-//! bands, and `report.md` with the run's facts, the tables and a summary of which initialisation holds
-//! up best as labels shrink — whatever the data shows.
+//! bands, and `report.md` with the run's facts, the controls, the paired comparisons with random
+//! initialisation (Holm-corrected), and descriptive tables — whatever the data shows. Nothing is called
+//! better than random initialisation unless the corrected paired test says so; no winner is picked by
+//! its mean.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use super::controls::CheckRow;
+use super::paired::{Comparison, ALPHA};
 use super::results::{permille, Protocol, ResultRow};
 use super::summary::{aggregate, robustness, Cell, Metric};
 use crate::error::Result;
@@ -14,13 +18,51 @@ use crate::plot::{LineChart, Series};
 /// What the report says about the run besides the results (`("backbone", "resnet_tiny")` ...), in order.
 pub type RunFacts = Vec<(String, String)>;
 
+/// What the study concluded besides the rows: the paired comparisons, the controls, and what limits the
+/// conclusions (printed as given).
+#[derive(Debug, Clone, Default)]
+pub struct Analysis {
+    /// Every initialisation against random initialisation (`comparisons.csv`).
+    pub comparisons: Vec<Comparison>,
+    /// The controls (`checks.csv`).
+    pub checks: Vec<CheckRow>,
+    /// Limits of the conclusions, one sentence each.
+    pub limits: Vec<String>,
+    /// Extra markdown sections (pre-training curves...), printed after the comparisons.
+    pub sections: Vec<String>,
+}
+
 fn fmt_cell(c: Option<&Cell>) -> String {
+    let undefined = c.map_or(0, |c| c.undefined);
+    let note = if undefined > 0 { format!(" ({undefined} undefined)") } else { String::new() };
     match c.and_then(|c| c.value.as_ref()) {
-        None => "–".into(),
-        Some(v) => match v.half_width {
-            Some(h) => format!("{:.3} ± {:.3}", v.mean, h),
-            None => format!("{:.3} (n=1)", v.mean),
+        None => format!("–{note}"),
+        Some(v) => match (v.half_width, v.std) {
+            (_, Some(s)) if s == 0.0 => format!("{:.3} (no variance over {} seeds){note}", v.mean, v.n),
+            (Some(h), _) => format!("{:.3} ± {:.3}{note}", v.mean, h),
+            (None, _) => format!("{:.3} (n=1){note}", v.mean),
         },
+    }
+}
+
+fn fmt_comparison(c: &Comparison) -> String {
+    let Some(t) = c.test else { return "undefined".into() };
+    let interval = t.ci.map_or(String::new(), |(lo, hi)| format!(" [{lo:+.3}, {hi:+.3}]"));
+    let p = c.p_holm.map_or(String::new(), |p| format!(", p_Holm {}", fmt_p(p)));
+    let verdict = match c.verdict() {
+        "better" => " **better**",
+        "worse" => " **worse**",
+        "no evidence" => "",
+        other => return format!("{:+.3} ({other})", t.mean_diff),
+    };
+    format!("{:+.3}{interval}{p}{verdict}", t.mean_diff)
+}
+
+fn fmt_p(p: f64) -> String {
+    if p < 1e-3 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.3}")
     }
 }
 
@@ -70,6 +112,7 @@ pub fn write_report(
     rows: &[ResultRow],
     facts: &RunFacts,
     skipped: &BTreeMap<String, Vec<String>>,
+    analysis: &Analysis,
 ) -> Result<PathBuf> {
     let tasks: BTreeSet<&str> = rows.iter().map(|r| r.task.as_str()).collect();
     let protocols: BTreeSet<Protocol> = rows.iter().map(|r| r.protocol).collect();
@@ -84,67 +127,30 @@ pub fn write_report(
     }
     let _ = writeln!(md, "| evaluations | {} rows in `results.csv` |\n", rows.len());
 
-    let _ = writeln!(md, "## Summary\n");
+    write_controls(&mut md, &analysis.checks);
+    write_comparisons(&mut md, &analysis.comparisons);
+    if !analysis.limits.is_empty() {
+        let _ = writeln!(md, "## Limits\n");
+        for l in &analysis.limits {
+            let _ = writeln!(md, "- {l}");
+        }
+        let _ = writeln!(md);
+    }
+    for section in &analysis.sections {
+        let _ = writeln!(md, "{section}\n");
+    }
     let _ = writeln!(
         md,
-        "Ranked by mean test ROC-AUC at the smallest label fraction that every initialisation reached; \
-         *retained* = that AUC / the AUC with all training labels. Intervals are 95 % Student-t over seeds.\n"
+        "## Descriptive results\n\nMeans ± 95 % Student-t intervals over seeds of each initialisation on its own; \
+         the comparisons above, not these intervals, say whether two initialisations differ. *Retained* = the AUC \
+         at the smallest fraction every initialisation reached / the AUC with all training labels.\n"
     );
-    for &task in &tasks {
-        for &protocol in &protocols {
-            let r = robustness(auc, task, protocol);
-            let Some(best) = r.first() else { continue };
-            let random = r.iter().find(|x| x.init == "random");
-            // The interval of a mean at the smallest common fraction, to say whether a gap is established.
-            let interval = |init: &str| {
-                auc.iter()
-                    .find(|c| {
-                        c.task == task
-                            && c.protocol == protocol
-                            && c.init == init
-                            && permille(c.fraction) == permille(best.smallest_fraction)
-                    })
-                    .and_then(|c| c.value.as_ref())
-                    .and_then(|v| v.half_width)
-            };
-            let versus = match random {
-                Some(rd) if rd.init != best.init => {
-                    let overlap = match (interval(&best.init), interval("random")) {
-                        (Some(a), Some(b)) => (best.smallest - rd.smallest).abs() <= a + b,
-                        _ => true,
-                    };
-                    format!(
-                        " ({:+.3} over random initialisation's {:.3}{})",
-                        best.smallest - rd.smallest,
-                        rd.smallest,
-                        if overlap { "; the 95 % intervals overlap, so the gap is not established" } else { "" }
-                    )
-                }
-                Some(_) => " — no pre-training beat random initialisation there".into(),
-                None => String::new(),
-            };
-            let steady = r.iter().filter(|x| x.retained.is_finite()).max_by(|a, b| a.retained.total_cmp(&b.retained));
-            let _ = writeln!(
-                md,
-                "- **{task}, {}**: at {} of the labels, **{}** is best with ROC-AUC {:.3}{versus}; {} keeps the \
-                 largest share of its full-label AUC ({:.0} %).",
-                protocol.name().replace('_', " "),
-                percent(best.smallest_fraction),
-                best.init,
-                best.smallest,
-                steady.map_or("–", |s| s.init.as_str()),
-                steady.map_or(f64::NAN, |s| s.retained * 100.0)
-            );
-        }
-    }
-    let _ = writeln!(md);
-
     for &task in &tasks {
         let _ = writeln!(md, "## {task}\n");
         for &protocol in &protocols {
             let r = robustness(auc, task, protocol);
             if !r.is_empty() {
-                let _ = writeln!(md, "### {} — robustness\n", protocol.name().replace('_', " "));
+                let _ = writeln!(md, "### {} — robustness (descriptive)\n", protocol.name().replace('_', " "));
                 let _ = writeln!(
                     md,
                     "| initialisation | AUC, all labels | AUC, {} | retained | mean over fractions |",
@@ -217,6 +223,97 @@ pub fn write_report(
     Ok(path)
 }
 
+fn write_controls(md: &mut String, checks: &[CheckRow]) {
+    if checks.is_empty() {
+        return;
+    }
+    let failed = checks.iter().filter(|c| !c.passed).count();
+    let _ = writeln!(md, "## Controls\n");
+    let _ = writeln!(
+        md,
+        "Checked before any comparison is read ({} of {} passed; `checks.csv`). A failed control limits what \
+         the comparisons below can mean.\n",
+        checks.len() - failed,
+        checks.len()
+    );
+    let _ = writeln!(
+        md,
+        "| check | task | initialisation | value | threshold | passed | what |\n|---|---|---|---|---|---|---|"
+    );
+    for c in checks {
+        let value = if c.value.is_finite() { format!("{:.4}", c.value) } else { "undefined".into() };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {value} | {} | {} | {} |",
+            c.check,
+            c.task,
+            c.method,
+            c.threshold,
+            if c.passed { "yes" } else { "**no**" },
+            c.what
+        );
+    }
+    let _ = writeln!(md);
+}
+
+fn write_comparisons(md: &mut String, comparisons: &[Comparison]) {
+    if comparisons.is_empty() {
+        return;
+    }
+    let family = comparisons.iter().filter(|c| c.method != "random_b" && c.test.and_then(|t| t.p).is_some()).count();
+    let _ = writeln!(md, "## Pre-training against random initialisation (paired)\n");
+    let _ = writeln!(
+        md,
+        "Each cell: mean over seeds of (test ROC-AUC of the initialisation − that of random initialisation on the \
+         same subset, seed and test set), its 95 % interval (paired Student t), and the p-value after Holm's \
+         correction over all {family} comparisons of this run. **better** / **worse**: Holm-corrected p < {ALPHA} \
+         with the interval beside 0; anything else is no evidence either way. `comparisons.csv` has every number.\n"
+    );
+    let claims: Vec<&Comparison> = comparisons.iter().filter(|c| matches!(c.verdict(), "better" | "worse")).collect();
+    if claims.is_empty() {
+        let _ = writeln!(md, "**No pre-training differs from random initialisation after correction.**\n");
+    } else {
+        let _ = writeln!(md, "Established after correction:\n");
+        for c in &claims {
+            let _ = writeln!(
+                md,
+                "- {} {} at {} of the labels: **{}** is {} than {} ({})",
+                c.task,
+                c.protocol.name().replace('_', " "),
+                percent(c.fraction),
+                c.method,
+                c.verdict(),
+                c.baseline,
+                fmt_comparison(c)
+            );
+        }
+        let _ = writeln!(md);
+    }
+    let keys: BTreeSet<(&str, Protocol)> = comparisons.iter().map(|c| (c.task.as_str(), c.protocol)).collect();
+    for (task, protocol) in keys {
+        let mine: Vec<&Comparison> = comparisons.iter().filter(|c| c.task == task && c.protocol == protocol).collect();
+        let methods: BTreeSet<&str> = mine.iter().map(|c| c.method.as_str()).collect();
+        let mut fractions: Vec<u32> = mine.iter().map(|c| permille(c.fraction)).collect();
+        fractions.sort_unstable_by(|a, b| b.cmp(a));
+        fractions.dedup();
+        let _ = writeln!(md, "### {task}, {}\n", protocol.name().replace('_', " "));
+        let _ = write!(md, "| labels |");
+        for m in &methods {
+            let _ = write!(md, " {m} − random |");
+        }
+        let _ = writeln!(md, "\n|---|{}", "---|".repeat(methods.len()));
+        for f in fractions {
+            let _ = write!(md, "| {} |", percent(f as f64 / 1000.0));
+            for m in &methods {
+                let c = mine.iter().find(|c| c.method == *m && permille(c.fraction) == f);
+                let _ = write!(md, " {} |", c.map_or("–".into(), |c| fmt_comparison(c)));
+            }
+            let _ = writeln!(md);
+        }
+        let _ = writeln!(md);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,10 +334,14 @@ mod tests {
         let facts = vec![("backbone".to_string(), "resnet_tiny".to_string())];
         let mut skipped = BTreeMap::new();
         skipped.insert("lung".to_string(), vec!["1 %: the same 2 patients as the 5 % subset".to_string()]);
-        let path = write_report(dir.path(), &rows, &facts, &skipped).unwrap();
+        let comparisons = crate::study::compare_to_baseline(&rows, Metric::RocAuc, "random", &[]).unwrap();
+        let analysis = Analysis { comparisons, ..Analysis::default() };
+        let path = write_report(dir.path(), &rows, &facts, &skipped, &analysis).unwrap();
         let md = std::fs::read_to_string(path).unwrap();
-        assert!(md.contains("at 5 % of the labels, **spark** is best with ROC-AUC 0.830"), "{md}");
-        assert!(md.contains("+0.170 over random"), "{md}");
+        // a constant gain over three seeds has no variance: said so, not called better
+        assert!(md.contains("+0.170 (no variance)"), "{md}");
+        assert!(md.contains("No pre-training differs from random initialisation after correction"), "{md}");
+        assert!(!md.contains("is best"), "{md}");
         assert!(md.contains("| 5 % | 2 |"), "{md}");
         assert!(md.contains("the same 2 patients"));
         assert!(dir.path().join("plots/lung_finetune_roc_auc.png").exists());

@@ -13,10 +13,12 @@ use crate::error::{Result, TrainError};
 /// How an initialisation was evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub enum Protocol {
-    /// Whole network trained (backbone frozen for the first epochs).
+    /// Whole network trained.
     Finetune,
     /// Logistic regression on frozen pooled features.
     LinearProbe,
+    /// Weighted k-nearest neighbours on the same frozen features (no training at all).
+    Knn,
 }
 
 impl Protocol {
@@ -25,6 +27,7 @@ impl Protocol {
         match self {
             Protocol::Finetune => "finetune",
             Protocol::LinearProbe => "linear_probe",
+            Protocol::Knn => "knn",
         }
     }
 
@@ -33,6 +36,7 @@ impl Protocol {
         match name {
             "finetune" => Ok(Protocol::Finetune),
             "linear_probe" => Ok(Protocol::LinearProbe),
+            "knn" => Ok(Protocol::Knn),
             other => Err(TrainError::InvalidArgument(format!("unknown protocol `{other}`"))),
         }
     }
@@ -80,14 +84,16 @@ pub struct ResultRow {
     pub balanced_accuracy: f64,
     /// Test macro F1.
     pub f1_macro: f64,
-    /// The epoch kept on validation accuracy.
+    /// Standard error of the test ROC-AUC by a patient-level bootstrap (NaN where undefined).
+    pub roc_auc_se: f64,
+    /// The check kept on validation (fine-tuning: optimizer steps done; linear probe: epoch; kNN: 0).
     pub best_epoch: usize,
     /// Wall time of this evaluation in seconds.
     pub seconds: f64,
 }
 
 const HEADER: &str = "task,init,protocol,fraction,seed,train_patients,train_slices,test_slices,roc_auc,accuracy,\
-balanced_accuracy,f1_macro,best_epoch,seconds";
+balanced_accuracy,f1_macro,roc_auc_se,best_epoch,seconds";
 
 /// The fraction as an exact per-mille key.
 pub fn permille(fraction: f64) -> u32 {
@@ -108,7 +114,7 @@ impl ResultRow {
 
     fn to_csv(&self) -> String {
         format!(
-            "{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3}",
+            "{},{},{},{},{},{},{},{},{},{},{},{},{},{},{:.3}",
             self.task,
             self.init,
             self.protocol.name(),
@@ -121,6 +127,7 @@ impl ResultRow {
             self.accuracy,
             self.balanced_accuracy,
             self.f1_macro,
+            self.roc_auc_se,
             self.best_epoch,
             self.seconds
         )
@@ -130,7 +137,7 @@ impl ResultRow {
         let f: Vec<&str> = line.split(',').collect();
         let bad =
             |what: &str| TrainError::InvalidArgument(format!("results.csv line {line_no}: bad {what} in `{line}`"));
-        if f.len() != 14 {
+        if f.len() != 15 {
             return Err(bad("number of fields"));
         }
         let num = |i: usize, what: &str| f[i].trim().parse::<f64>().map_err(|_| bad(what));
@@ -148,8 +155,9 @@ impl ResultRow {
             accuracy: num(9, "accuracy")?,
             balanced_accuracy: num(10, "balanced_accuracy")?,
             f1_macro: num(11, "f1_macro")?,
-            best_epoch: int(12, "best_epoch")? as usize,
-            seconds: num(13, "seconds")?,
+            roc_auc_se: num(12, "roc_auc_se")?,
+            best_epoch: int(13, "best_epoch")? as usize,
+            seconds: num(14, "seconds")?,
         })
     }
 }
@@ -242,7 +250,7 @@ mod tests {
         let path = dir.path().join("results.csv");
         std::fs::write(&path, "a,b\n1,2\n").unwrap();
         assert!(ResultsTable::load(&path).is_err());
-        std::fs::write(&path, format!("{HEADER}\nlung,spark,finetune,x,1,1,1,1,1,1,1,1,1,1\n")).unwrap();
+        std::fs::write(&path, format!("{HEADER}\nlung,spark,finetune,x,1,1,1,1,1,1,1,1,1,1,1\n")).unwrap();
         let err = ResultsTable::load(&path).unwrap_err().to_string();
         assert!(err.contains("line 2") && err.contains("fraction"), "{err}");
     }

@@ -69,8 +69,11 @@ pub struct Cell {
     pub fraction: f64,
     /// Mean training patients over the seeds.
     pub train_patients: f64,
-    /// The metric over seeds (rows whose value is undefined are left out; `None` if none is defined).
+    /// The metric over seeds (rows whose value is undefined are left out of it and counted in
+    /// `undefined`; `None` if none is defined).
     pub value: Option<MeanCi>,
+    /// Seeds whose value is undefined (NaN: an AUC on a split with one class, say).
+    pub undefined: usize,
 }
 
 /// Mean ± CI of `metric` for every (task, init, protocol, fraction), sorted by task, protocol, init and
@@ -92,6 +95,7 @@ pub fn aggregate(rows: &[ResultRow], metric: Metric) -> Vec<Cell> {
                 fraction: rs[0].fraction,
                 train_patients: rs.iter().map(|r| r.train_patients as f64).sum::<f64>() / rs.len() as f64,
                 value: mean_ci95(&values).ok(),
+                undefined: rs.len() - values.len(),
             }
         })
         .collect()
