@@ -5,8 +5,8 @@ use candle_core::{DType, Device};
 use ctssl_augment::{Image, InMemorySlices};
 use ctssl_backbones::{ParamKind, ResNet, ResNetConfig};
 use ctssl_train::eval::{
-    argmax_rows, extract_features, finetune, knn_predict, linear_probe, predict_proba, ClassificationReport,
-    FinetuneConfig, KnnConfig, LabeledSet, LinearProbeConfig,
+    argmax_rows, extract_features, finetune, knn_predict, linear_probe, predict_proba, Augment, ClassificationReport,
+    FinetuneConfig, KnnConfig, LabeledSet, LinearProbeConfig, Selection,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -74,6 +74,42 @@ fn finetune_learns_and_keeps_the_best_validation_epoch() {
     let p = predict_proba(&m, &val, 16, 32).unwrap();
     let acc = ClassificationReport::from_probs(&p, &val.labels, 2).unwrap().accuracy;
     assert_eq!(acc, r.history[r.best_epoch].val_accuracy);
+}
+
+#[test]
+fn a_step_budget_is_the_same_whatever_the_subset_and_selects_on_the_chosen_score() {
+    let (train, val, test) = discs(60, 1).split_by_patient(0.2, 0.2, 7).unwrap();
+    let steps_cfg = |selection| FinetuneConfig {
+        steps: 10,
+        eval_every: 4,
+        epochs: 0,
+        frozen_epochs: 0,
+        selection,
+        augment: Augment::KeepLaterality,
+        ..cfg(1, 0)
+    };
+    // a subset of 8 slices (one batch per epoch) and the whole split (4 batches) get the same 10 steps,
+    // checked after 4, 8 and 10
+    for n in [8usize, train.len()] {
+        let sub = train.subset(&(0..n).collect::<Vec<_>>()).unwrap();
+        let r = finetune(&model(3), &sub, &val, &test, &steps_cfg(Selection::Loss)).unwrap();
+        assert_eq!(r.history.iter().map(|e| e.step).collect::<Vec<_>>(), vec![4, 8, 10], "{n} slices");
+        let best = r.history.iter().map(|e| e.val_loss).fold(f64::INFINITY, f64::min);
+        assert_eq!(r.history.iter().find(|e| e.step == r.best_step).unwrap().val_loss, best);
+        assert_eq!(r.test_probs.len(), test.len() * 2);
+    }
+    let r = finetune(&model(3), &train, &val, &test, &steps_cfg(Selection::RocAuc)).unwrap();
+    let best = r.history.iter().map(|e| e.val_roc_auc.unwrap()).fold(f64::NEG_INFINITY, f64::max);
+    assert_eq!(r.history.iter().find(|e| e.step == r.best_step).unwrap().val_roc_auc, Some(best));
+    // a step budget trains the whole network: frozen epochs are refused
+    assert!(finetune(
+        &model(3),
+        &train,
+        &val,
+        &test,
+        &FinetuneConfig { frozen_epochs: 1, ..steps_cfg(Selection::Loss) }
+    )
+    .is_err());
 }
 
 #[test]

@@ -1,7 +1,14 @@
-//! Full fine-tuning with the study's schedule: Adam(W) lr 1e-4, weight decay 5e-4, batch 64; the backbone
-//! frozen for the first epochs (only `fc` learns, the backbone runs in evaluation mode so neither its
-//! weights nor its batch-norm statistics change), then everything; the epoch with the best validation
-//! accuracy is kept and evaluated on the test split.
+//! Full fine-tuning. Two schedules:
+//! - by epochs (the reference study's): Adam(W) lr 1e-4, weight decay 5e-4, batch 64; the backbone
+//!   frozen for the first epochs (only `fc` learns, the backbone runs in evaluation mode so neither its
+//!   weights nor its batch-norm statistics change), then everything; validation after every epoch;
+//! - by steps (`steps > 0`, the CPU presets'): exactly `steps` optimizer steps of the whole network
+//!   whatever the size of the training subset, validation every `eval_every` steps; so every
+//!   initialisation and every label fraction gets the same amount of training, and "fewer labels" is
+//!   not confounded with "fewer steps".
+//!
+//! The model of the best validation check (accuracy, ROC-AUC or loss: [`Selection`]; the first one on
+//! ties) is kept and evaluated on the test split.
 
 use candle_core::Tensor;
 use ctssl_augment::{InMemorySlices, Loader, LoaderConfig, Recipe, Sampling};
@@ -10,9 +17,8 @@ use serde::{Deserialize, Serialize};
 
 use super::cross_entropy;
 use super::data::{predict_proba, LabeledSet};
-use super::report::{argmax_rows, ClassificationReport};
+use super::report::{ClassificationReport, ValCheck};
 use crate::error::{Result, TrainError};
-use crate::metrics::accuracy;
 use crate::optim::{split_decay, AdamW, AdamWConfig, Optimizer, ParamGroup};
 
 /// Settings of [`finetune()`]; the defaults are the study's.
@@ -39,6 +45,37 @@ pub struct FinetuneConfig {
     pub sampling: Sampling,
     /// Seed of the batch order and augmentations.
     pub seed: u64,
+    /// Optimizer steps in total; 0: `epochs` passes over the training subset instead.
+    pub steps: usize,
+    /// With `steps`: steps between validation checks (the last step is always checked).
+    pub eval_every: usize,
+    /// What the kept model is selected on.
+    pub selection: Selection,
+    /// Training augmentation.
+    pub augment: Augment,
+}
+
+/// What the kept model is selected on (validation split).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Selection {
+    /// Accuracy (the reference study's; moves in steps of 1 / n on a small validation split).
+    Accuracy,
+    /// ROC-AUC (binary, or macro one-vs-rest); the loss where it is undefined (one class).
+    RocAuc,
+    /// Cross-entropy loss (lower is better).
+    Loss,
+}
+
+/// Training augmentation of fine-tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Augment {
+    /// The reference study's horizontal and vertical flips ([`Recipe::finetune`]).
+    Flips,
+    /// Small crops, zooms and rotations, no flips ([`Recipe::finetune_ct`]): keeps left and right, which
+    /// several organ classes are about.
+    KeepLaterality,
 }
 
 impl Default for FinetuneConfig {
@@ -54,21 +91,31 @@ impl Default for FinetuneConfig {
             eval_batch_size: 128,
             sampling: Sampling::Shuffle,
             seed: 0,
+            steps: 0,
+            eval_every: 0,
+            selection: Selection::Accuracy,
+            augment: Augment::Flips,
         }
     }
 }
 
-/// One epoch of fine-tuning.
+/// One validation check of fine-tuning (the end of an epoch, or every `eval_every` steps).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
-    /// 0-based epoch.
+    /// 0-based epoch (by steps: 0-based check).
     pub epoch: usize,
+    /// Optimizer steps done at the check.
+    pub step: usize,
     /// Whether the backbone was frozen.
     pub frozen: bool,
-    /// Mean training loss.
+    /// Mean training loss since the previous check.
     pub train_loss: f64,
-    /// Validation accuracy at the end of the epoch.
+    /// Validation accuracy.
     pub val_accuracy: f64,
+    /// Validation ROC-AUC (`None` where undefined).
+    pub val_roc_auc: Option<f64>,
+    /// Validation cross-entropy.
+    pub val_loss: f64,
 }
 
 /// What [`finetune()`] found.
@@ -76,10 +123,14 @@ pub struct EpochRecord {
 pub struct FinetuneResult {
     /// Every epoch.
     pub history: Vec<EpochRecord>,
-    /// The epoch kept (first one with the best validation accuracy); the model holds its weights.
+    /// The check kept (first one with the best validation score): its epoch; the model holds its weights.
     pub best_epoch: usize,
+    /// Optimizer steps done at the kept check.
+    pub best_step: usize,
     /// Test metrics of the kept model.
     pub test: ClassificationReport,
+    /// The kept model's test class probabilities, `[n, k]` row-major.
+    pub test_probs: Vec<f64>,
 }
 
 /// Fine-tunes `model` (a ResNet with `fc` of `train.num_classes` outputs, possibly with a pre-trained
@@ -96,11 +147,19 @@ pub fn finetune(
     if fc.weight().as_tensor().dim(0)? != k || val.num_classes != k || test.num_classes != k {
         return Err(TrainError::InvalidArgument(format!("fc and the splits must have {k} classes")));
     }
-    if cfg.epochs == 0 || cfg.frozen_epochs > cfg.epochs || cfg.batch_size == 0 || train.is_empty() || val.is_empty() {
+    let by_steps = cfg.steps > 0;
+    if (!by_steps && (cfg.epochs == 0 || cfg.frozen_epochs > cfg.epochs))
+        || (by_steps && cfg.frozen_epochs > 0)
+        || cfg.batch_size == 0
+        || train.is_empty()
+        || val.is_empty()
+    {
         return Err(TrainError::InvalidArgument(format!(
-            "fine-tuning: {} epochs ({} frozen), batch {}, {} train / {} val slices",
+            "fine-tuning: {} epochs ({} frozen), {} steps, batch {}, {} train / {} val slices (a step budget \
+             trains the whole network: no frozen epochs)",
             cfg.epochs,
             cfg.frozen_epochs,
+            cfg.steps,
             cfg.batch_size,
             train.len(),
             val.len()
@@ -114,12 +173,18 @@ pub fn finetune(
         prefetch: 2,
         threads: None,
     };
-    let loader: Loader<InMemorySlices> = Loader::labeled(
-        train.slices.clone(),
-        train.labels.clone(),
-        train.input.apply(Recipe::finetune(cfg.image_size)),
-        loader_cfg,
-    )?;
+    let recipe = match cfg.augment {
+        Augment::Flips => Recipe::finetune(cfg.image_size),
+        Augment::KeepLaterality => Recipe::finetune_ct(cfg.image_size),
+    };
+    let loader: Loader<InMemorySlices> =
+        Loader::labeled(train.slices.clone(), train.labels.clone(), train.input.apply(recipe), loader_cfg)?;
+    let per_epoch = loader.num_batches().max(1);
+    let (total_steps, check_every, frozen_steps) = if by_steps {
+        (cfg.steps, cfg.eval_every.clamp(1, cfg.steps), 0)
+    } else {
+        (cfg.epochs * per_epoch, per_epoch, cfg.frozen_epochs * per_epoch)
+    };
     let named = |head_only: bool| -> Vec<(String, candle_core::Var)> {
         model
             .named_vars()
@@ -143,19 +208,19 @@ pub fn finetune(
     };
     let all_vars: Vec<candle_core::Var> = model.named_vars().map(|v| v.var.clone()).collect();
     let snapshot = || -> Result<Vec<Tensor>> { all_vars.iter().map(|v| Ok(v.as_detached_tensor().copy()?)).collect() };
-    let val_target: Vec<usize> = val.labels.iter().map(|&l| l as usize).collect();
-
-    let mut opt = adam(cfg.frozen_epochs > 0)?;
-    let mut history = Vec::with_capacity(cfg.epochs);
-    let (mut best_acc, mut best_epoch, mut best_state) = (f64::NEG_INFINITY, 0, snapshot()?);
-    for epoch in 0..cfg.epochs {
-        let frozen = epoch < cfg.frozen_epochs;
-        if epoch == cfg.frozen_epochs && epoch > 0 {
-            opt = adam(false)?; // unfreeze: every parameter from now on, fresh moments
-        }
-        let (mut sum, mut count) = (0.0, 0usize);
-        for batch in loader.epoch(epoch as u64) {
+    let mut opt = adam(frozen_steps > 0)?;
+    let mut history = Vec::new();
+    let (mut best_score, mut best_epoch, mut best_step, mut best_state) = (f64::NEG_INFINITY, 0, 0, snapshot()?);
+    let (mut step, mut epoch, mut sum, mut count) = (0usize, 0u64, 0.0, 0usize);
+    'training: loop {
+        let mut batches = 0usize;
+        for batch in loader.epoch(epoch) {
+            let frozen = step < frozen_steps;
+            if step == frozen_steps && step > 0 {
+                opt = adam(false)?; // unfreeze: every parameter from now on, fresh moments
+            }
             let batch = batch?;
+            batches += 1;
             let x = batch.views.first().ok_or_else(|| TrainError::InvalidArgument("a batch without views".into()))?;
             let labels: Vec<u32> = match &batch.labels {
                 Some(l) => l.to_vec1::<u32>()?,
@@ -168,28 +233,55 @@ pub fn finetune(
             };
             let loss = cross_entropy(&logits, &labels)?;
             let value = loss.to_dtype(candle_core::DType::F64)?.to_scalar::<f64>()?;
-            crate::checkpoint::check_finite(value, epoch as u64)?;
+            crate::checkpoint::check_finite(value, step as u64)?;
             opt.step(&loss.backward()?)?;
             sum += value;
             count += 1;
+            step += 1;
+            if step % check_every == 0 || step == total_steps {
+                let check = validate(model, val, cfg, k)?;
+                let score = check.score(cfg.selection);
+                let train_loss = if count > 0 { sum / count as f64 } else { f64::NAN };
+                let index = if by_steps { history.len() } else { epoch as usize };
+                tracing::info!(
+                    "fine-tune step {step}{} loss {train_loss:.4} val acc {:.4} val loss {:.4}",
+                    if frozen { " (frozen)" } else { "" },
+                    check.accuracy,
+                    check.loss
+                );
+                history.push(EpochRecord {
+                    epoch: index,
+                    step,
+                    frozen,
+                    train_loss,
+                    val_accuracy: check.accuracy,
+                    val_roc_auc: check.roc_auc,
+                    val_loss: check.loss,
+                });
+                (sum, count) = (0.0, 0);
+                if score > best_score {
+                    (best_score, best_epoch, best_step) = (score, index, step);
+                    best_state = snapshot()?;
+                }
+            }
+            if step == total_steps {
+                break 'training;
+            }
         }
-        let probs = predict_proba(model, val, cfg.image_size, cfg.eval_batch_size)?;
-        let val_accuracy = accuracy(&argmax_rows(&probs, k), &val_target)?;
-        let train_loss = if count > 0 { sum / count as f64 } else { f64::NAN };
-        tracing::info!(
-            "fine-tune epoch {epoch}{} loss {train_loss:.4} val acc {val_accuracy:.4}",
-            if frozen { " (frozen)" } else { "" }
-        );
-        history.push(EpochRecord { epoch, frozen, train_loss, val_accuracy });
-        if val_accuracy > best_acc {
-            (best_acc, best_epoch) = (val_accuracy, epoch);
-            best_state = snapshot()?;
+        if batches == 0 {
+            return Err(TrainError::InvalidArgument("fine-tuning: an epoch without batches".into()));
         }
+        epoch += 1;
     }
     for (v, t) in all_vars.iter().zip(&best_state) {
         v.set(t)?;
     }
     let probs = predict_proba(model, test, cfg.image_size, cfg.eval_batch_size)?;
-    let test = ClassificationReport::from_probs(&probs, &test.labels, k)?;
-    Ok(FinetuneResult { history, best_epoch, test })
+    let report = ClassificationReport::from_probs(&probs, &test.labels, k)?;
+    Ok(FinetuneResult { history, best_epoch, best_step, test: report, test_probs: probs })
+}
+
+fn validate(model: &ResNet, val: &LabeledSet, cfg: &FinetuneConfig, k: usize) -> Result<ValCheck> {
+    let probs = predict_proba(model, val, cfg.image_size, cfg.eval_batch_size)?;
+    ValCheck::of(&probs, &val.labels, k)
 }

@@ -1,6 +1,6 @@
 //! Linear probe: multinomial logistic regression on frozen (cached) features, trained with AdamW on
 //! shuffled mini-batches; features standardised with the training mean and deviation; the epoch with the
-//! best validation accuracy is kept.
+//! best validation score ([`Selection`]: accuracy by default) is kept.
 
 use candle_core::{DType, Tensor, Var};
 use rand::seq::SliceRandom;
@@ -8,10 +8,9 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use super::report::{argmax_rows, ClassificationReport};
-use super::{cross_entropy, softmax_rows};
+use super::report::{ClassificationReport, ValCheck};
+use super::{cross_entropy, softmax_rows, Selection};
 use crate::error::{Result, TrainError};
-use crate::metrics::accuracy;
 use crate::optim::{AdamW, AdamWConfig, Optimizer, ParamGroup};
 
 /// Settings of [`linear_probe`].
@@ -27,11 +26,13 @@ pub struct LinearProbeConfig {
     pub batch_size: usize,
     /// Seed of the mini-batch order.
     pub seed: u64,
+    /// What the kept epoch is selected on.
+    pub selection: Selection,
 }
 
 impl Default for LinearProbeConfig {
     fn default() -> Self {
-        Self { epochs: 100, lr: 1e-2, weight_decay: 1e-4, batch_size: 256, seed: 0 }
+        Self { epochs: 100, lr: 1e-2, weight_decay: 1e-4, batch_size: 256, seed: 0, selection: Selection::Accuracy }
     }
 }
 
@@ -44,6 +45,8 @@ pub struct ProbeResult {
     pub best_epoch: usize,
     /// Test metrics of the kept classifier.
     pub test: ClassificationReport,
+    /// The kept classifier's test class probabilities, `[n, k]` row-major.
+    pub test_probs: Vec<f64>,
 }
 
 fn standardize(x: &Tensor, mean: &Tensor, std: &Tensor) -> Result<Tensor> {
@@ -88,7 +91,6 @@ pub fn linear_probe(
     let (mut best, mut best_epoch, mut best_wb) =
         (f64::NEG_INFINITY, 0, (w.as_detached_tensor(), b.as_detached_tensor()));
     let mut val_accuracy = Vec::with_capacity(cfg.epochs);
-    let val_target: Vec<usize> = val.1.iter().map(|&l| l as usize).collect();
     for epoch in 0..cfg.epochs {
         order.shuffle(&mut rng);
         for chunk in order.chunks(cfg.batch_size) {
@@ -98,18 +100,19 @@ pub fn linear_probe(
             let loss = cross_entropy(&logits(&xs.index_select(&idx, 0)?)?, &labels)?;
             opt.step(&loss.backward()?)?;
         }
-        let pred = argmax_rows(&softmax_rows(&logits(&xv)?)?, num_classes);
-        let acc = accuracy(&pred, &val_target)?;
-        val_accuracy.push(acc);
-        if acc > best {
-            (best, best_epoch) = (acc, epoch);
+        let check = ValCheck::of(&softmax_rows(&logits(&xv)?)?, val.1, num_classes)?;
+        val_accuracy.push(check.accuracy);
+        let score = check.score(cfg.selection);
+        if score > best {
+            (best, best_epoch) = (score, epoch);
             best_wb = (w.as_detached_tensor().copy()?, b.as_detached_tensor().copy()?);
         }
     }
     w.set(&best_wb.0)?;
     b.set(&best_wb.1)?;
-    let test = ClassificationReport::from_probs(&softmax_rows(&logits(&xt)?)?, test.1, num_classes)?;
-    Ok(ProbeResult { val_accuracy, best_epoch, test })
+    let test_probs = softmax_rows(&logits(&xt)?)?;
+    let test = ClassificationReport::from_probs(&test_probs, test.1, num_classes)?;
+    Ok(ProbeResult { val_accuracy, best_epoch, test, test_probs })
 }
 
 #[cfg(test)]

@@ -9,10 +9,10 @@ mod linear_probe;
 mod report;
 
 pub use data::{extract_features, predict_proba, InputMapping, LabeledSet};
-pub use finetune::{finetune, EpochRecord, FinetuneConfig, FinetuneResult};
+pub use finetune::{finetune, Augment, EpochRecord, FinetuneConfig, FinetuneResult, Selection};
 pub use knn::{knn_predict, KnnConfig};
 pub use linear_probe::{linear_probe, LinearProbeConfig, ProbeResult};
-pub use report::{argmax_rows, ClassificationReport};
+pub use report::{argmax_rows, ClassificationReport, ValCheck};
 
 use candle_core::{DType, Tensor};
 

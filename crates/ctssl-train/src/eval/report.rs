@@ -24,6 +24,36 @@ pub struct ClassificationReport {
     pub confusion: Vec<Vec<u64>>,
 }
 
+/// A validation check: accuracy, ROC-AUC and mean cross-entropy of class probabilities.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ValCheck {
+    /// Accuracy.
+    pub accuracy: f64,
+    /// ROC-AUC (`None` where undefined).
+    pub roc_auc: Option<f64>,
+    /// Mean cross-entropy of the true class.
+    pub loss: f64,
+}
+
+impl ValCheck {
+    /// The check of probabilities `probs: [n, k]` against `labels`.
+    pub fn of(probs: &[f64], labels: &[u32], k: usize) -> Result<Self> {
+        let report = ClassificationReport::from_probs(probs, labels, k)?;
+        let loss = probs.chunks(k).zip(labels).map(|(p, &y)| -(p[y as usize].max(1e-12)).ln()).sum::<f64>()
+            / labels.len().max(1) as f64;
+        Ok(ValCheck { accuracy: report.accuracy, roc_auc: report.roc_auc, loss })
+    }
+
+    /// The score to maximise under `selection` (ROC-AUC falls back to the loss where undefined).
+    pub fn score(&self, selection: super::Selection) -> f64 {
+        match selection {
+            super::Selection::Accuracy => self.accuracy,
+            super::Selection::RocAuc => self.roc_auc.unwrap_or(-self.loss),
+            super::Selection::Loss => -self.loss,
+        }
+    }
+}
+
 /// The index of the largest value of each row of row-major `[n, k]` values (the first on ties).
 pub fn argmax_rows(values: &[f64], k: usize) -> Vec<usize> {
     values
