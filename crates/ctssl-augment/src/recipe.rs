@@ -34,12 +34,37 @@ pub struct Recipe {
 }
 
 /// The names [`Recipe::by_name`] accepts.
-pub const RECIPE_NAMES: &[&str] =
-    &["simclr", "moco_v2", "byol", "swav", "dino", "spark", "study", "study_multi_crop", "finetune", "eval"];
+pub const RECIPE_NAMES: &[&str] = &[
+    "simclr",
+    "moco_v2",
+    "byol",
+    "swav",
+    "dino",
+    "spark",
+    "study",
+    "study_multi_crop",
+    "ct",
+    "ct_multi_crop",
+    "spark_ct",
+    "finetune",
+    "finetune_ct",
+    "eval",
+];
 
 /// The pre-training recipes among [`RECIPE_NAMES`] (what the benchmarks measure).
-pub const PRETRAINING_RECIPE_NAMES: &[&str] =
-    &["simclr", "moco_v2", "byol", "swav", "dino", "spark", "study", "study_multi_crop"];
+pub const PRETRAINING_RECIPE_NAMES: &[&str] = &[
+    "simclr",
+    "moco_v2",
+    "byol",
+    "swav",
+    "dino",
+    "spark",
+    "study",
+    "study_multi_crop",
+    "ct",
+    "ct_multi_crop",
+    "spark_ct",
+];
 
 /// Side of a local crop for a global size: `round(96 / 224 · size)`, at least 1.
 pub fn local_size(size: usize) -> usize {
@@ -131,6 +156,48 @@ impl Recipe {
         v
     }
 
+    /// The study's contrastive views for CT that keep laterality: [`Recipe::study`] without flips and with
+    /// rotation up to 10° instead of 180° (left and right organs are mirror images of each other, so a
+    /// flipped view would teach the encoder that left kidney and right kidney are the same thing, and a
+    /// task whose label is laterality could not be read from its features).
+    pub fn ct(size: usize) -> Recipe {
+        let v = Recipe::ct_view(size, (0.2, 1.0));
+        Recipe { name: "ct".into(), views: vec![v.clone(), v] }
+    }
+
+    /// [`Recipe::study_multi_crop`] with [`Recipe::ct`]'s views.
+    pub fn ct_multi_crop(size: usize) -> Recipe {
+        let global = Recipe::ct_view(size, (0.9, 1.0));
+        let local = Recipe::ct_view(local_size(size), (0.05, 0.14));
+        Recipe::multi_crop("ct_multi_crop", vec![global.clone(), global], local, 6)
+    }
+
+    /// SparK's one view without its horizontal flip (see [`Recipe::ct`]).
+    pub fn spark_ct(size: usize) -> Recipe {
+        let mut v = ViewConfig::random_resized(size, (0.67, 1.0));
+        v.hflip = 0.0;
+        Recipe { name: "spark_ct".into(), views: vec![v] }
+    }
+
+    fn ct_view(size: usize, scale: (f32, f32)) -> ViewConfig {
+        let mut v = Recipe::study_view(size, scale);
+        v.hflip = 0.0;
+        v.vflip = 0.0;
+        v.rotation = Some(RandomRotation::new(10.0, 0.5));
+        v
+    }
+
+    /// Fine-tuning that keeps laterality: a random resized crop of 80–100 % of the area (small shifts and
+    /// zooms), rotation up to 10° p 0.5, no flips, min–max scaling (replaced by the input mapping's windows
+    /// where one is set).
+    pub fn finetune_ct(size: usize) -> Recipe {
+        let mut v = ViewConfig::random_resized(size, (0.8, 1.0));
+        v.hflip = 0.0;
+        v.rotation = Some(RandomRotation::new(10.0, 0.5));
+        v.intensity.window = WindowStep::MinMax;
+        Recipe { name: "finetune_ct".into(), views: vec![v] }
+    }
+
     /// Fine-tuning (the study: flips only): resize to `size`, h- and v-flip p 0.5, min–max scaling.
     pub fn finetune(size: usize) -> Recipe {
         let mut v = ViewConfig::new(CropStep::Resize { size, antialias: true });
@@ -165,7 +232,11 @@ impl Recipe {
             "spark" => Recipe::spark(size),
             "study" => Recipe::study(size),
             "study_multi_crop" => Recipe::study_multi_crop(size),
+            "ct" => Recipe::ct(size),
+            "ct_multi_crop" => Recipe::ct_multi_crop(size),
+            "spark_ct" => Recipe::spark_ct(size),
             "finetune" => Recipe::finetune(size),
+            "finetune_ct" => Recipe::finetune_ct(size),
             "eval" => Recipe::eval(size),
             other => {
                 return Err(AugmentError::InvalidConfig(format!(
