@@ -164,6 +164,9 @@ pub struct PhantomConfig {
     pub head_slices: usize,
     /// Fractions of labeled patients in train / validation / test (normalised).
     pub split: [f32; 3],
+    /// Draw lesions in the pre-training pool's patients too (their labels are never used): an unlabeled
+    /// pool like LIDC-IDRI holds the findings the downstream tasks ask about.
+    pub pretrain_lesions: bool,
     /// Scanner ranges.
     pub scanner: ScannerRanges,
     /// Add scanner noise (off only for tests of the noise-free HU).
@@ -189,6 +192,7 @@ impl Default for PhantomConfig {
             torso_slices: 24,
             head_slices: 12,
             split: [0.7, 0.15, 0.15],
+            pretrain_lesions: true,
             scanner: ScannerRanges::default(),
             scanner_noise: true,
             lung: LungTask::default(),

@@ -227,7 +227,9 @@ impl PatientModel {
         let head = plan.protocol == Protocol::Head;
         let scanner = Scanner::draw(&config.scanner, head, config.image_size, &mut rng);
         let tissues = TissueTable::draw(|| rand::Rng::random::<f32>(&mut rng));
-        let labeled = plan.role == Role::Labeled;
+        // Lesions are drawn for labeled patients and, unless switched off, for the pre-training pool too
+        // (labels discarded): a real unlabeled pool such as LIDC-IDRI is full of the findings the tasks ask about.
+        let labeled = plan.role == Role::Labeled || config.pretrain_lesions;
         let (objects, lesions, slice_z, regions, female) = if head {
             let h = build_head(&mut rng);
             let z = heights(h.z_top, h.z_bottom, config.head_slices);

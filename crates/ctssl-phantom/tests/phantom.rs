@@ -258,10 +258,14 @@ fn pretraining_pool_never_shares_patients_with_the_labeled_tasks() {
     assert!(labeled.is_disjoint(&pool_ids));
     for p in &dataset.patients {
         match p.plan.role {
-            Role::Pretrain => assert!(p.samples.is_empty() && p.plan.split.is_none() && p.lesions.is_empty()),
+            Role::Pretrain => assert!(p.samples.is_empty() && p.plan.split.is_none()),
             Role::Labeled => assert!(p.plan.split.is_some()),
         }
     }
+    // The pool carries lesions like the labeled patients (labels unused), or none when switched off.
+    assert!(dataset.patients.iter().any(|p| p.plan.role == Role::Pretrain && !p.lesions.is_empty()));
+    let clean = Dataset::generate(PhantomConfig { pretrain_lesions: false, ..tiny(9) }).unwrap();
+    assert!(clean.patients.iter().all(|p| p.plan.role == Role::Labeled || p.lesions.is_empty()));
     // Distinct seeds, distinct IDs, distinct anatomy.
     let seeds: HashSet<u64> = dataset.patients.iter().map(|p| p.plan.seed).collect();
     let ids: HashSet<&str> = dataset.patients.iter().map(|p| p.plan.id.as_str()).collect();
