@@ -52,6 +52,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "preset" => {}
         "imagenet" => config = config.with_stem(Stem::ImageNet),
         "small" => config = config.with_stem(Stem::Small),
+        "strided" => config = config.with_stem(Stem::Strided),
         other => return Err(format!("unknown stem `{other}`").into()),
     }
     config = config.with_in_channels(args.in_channels).with_num_classes(Some(args.classes));

@@ -53,6 +53,7 @@ impl ResNet {
         let (k, s, p) = match config.stem {
             Stem::ImageNet => (7, 2, 3),
             Stem::Small => (3, 1, 1),
+            Stem::Strided => (3, 2, 1),
         };
         let conv1 = Conv2d::new(&mut b, "conv1", config.in_channels, width, k, s, p)?;
         let bn1 = BatchNorm2d::new(&mut b, "bn1", width, false, config.bn_momentum, config.bn_eps)?;
@@ -208,7 +209,7 @@ impl ResNet {
         let y = self.bn1.forward_conv(&self.conv1, x, train, true)?;
         match self.config.stem {
             Stem::ImageNet => ops::max_pool2d(&y, 3, 2, 1),
-            Stem::Small => Ok(y),
+            Stem::Small | Stem::Strided => Ok(y),
         }
     }
 

@@ -142,7 +142,7 @@ impl SparseEncoder {
                 let m = masks.for_size(p.dims()[2], p.dims()[3])?;
                 p.broadcast_mul(m)?
             }
-            Stem::Small => y,
+            Stem::Small | Stem::Strided => y,
         };
         let mut maps = Vec::with_capacity(4);
         for s in 0..4 {

@@ -45,7 +45,7 @@ pub struct ForwardTimes {
 pub fn decoder_width(backbone: &ResNetConfig, cfg: &SparkConfig) -> usize {
     cfg.decoder_width.unwrap_or(match backbone.stem {
         Stem::ImageNet => 768,
-        Stem::Small => backbone.feature_dim().min(768),
+        Stem::Small | Stem::Strided => backbone.feature_dim().min(768),
     })
 }
 

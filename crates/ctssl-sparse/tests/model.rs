@@ -26,7 +26,11 @@ fn synthetic(n: usize, h: usize, w: usize) -> Tensor {
 #[test]
 fn shapes_for_both_stems_and_non_square_inputs() {
     let dev = Device::Cpu;
-    for backbone in [ResNetConfig::resnet_tiny().with_base_width(8), ResNetConfig::resnet18().with_base_width(8)] {
+    for backbone in [
+        ResNetConfig::resnet_tiny().with_base_width(8),
+        ResNetConfig::resnet_tiny().with_base_width(8).with_stem(ctssl_backbones::Stem::Strided),
+        ResNetConfig::resnet18().with_base_width(8),
+    ] {
         let model = SparkModel::new(backbone, &SparkConfig::default().with_decoder_width(64), 0, &dev).unwrap();
         let p = model.patch_size();
         let (h, w) = (2 * p, 3 * p);

@@ -130,6 +130,13 @@ fn small_stem_non_square_and_several_ratios() {
 }
 
 #[test]
+fn strided_stem_f64_and_f32() {
+    let cfg = ResNetConfig::resnet_tiny().with_base_width(8).with_stem(ctssl_backbones::Stem::Strided);
+    compare(cfg.clone(), DType::F64, (2, 3, 2), 0.6, 1e-10);
+    compare(cfg, DType::F32, (3, 2, 3), 0.6, 1e-4);
+}
+
+#[test]
 fn bottleneck_encoder_f64_and_f32() {
     let cfg = ResNetConfig::resnet50().with_base_width(4);
     compare(cfg.clone(), DType::F64, (2, 3, 2), 0.6, 1e-10);
