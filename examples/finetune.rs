@@ -40,9 +40,12 @@ struct Args {
     /// Labels CSV of the user's DICOM files (`file,label[,task][,patient_id]`).
     #[arg(long)]
     labels: Option<PathBuf>,
-    /// Fine-tuning epochs (default: the preset's).
+    /// Fine-tuning epochs (default: the preset's budget; replaces a step budget).
     #[arg(long)]
     epochs: Option<usize>,
+    /// Fine-tuning optimizer steps (default: the preset's budget; replaces an epoch budget).
+    #[arg(long)]
+    steps: Option<usize>,
     /// `cpu` or `cuda`.
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -53,6 +56,11 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     if let Some(e) = a.epochs {
         cfg.finetune.epochs = e;
         cfg.finetune.frozen_epochs = cfg.finetune.frozen_epochs.min(e);
+        (cfg.finetune.steps, cfg.finetune.eval_every) = (0, 0);
+    }
+    if let Some(s) = a.steps {
+        cfg.finetune.eval_every = if cfg.finetune.eval_every == 0 { s } else { cfg.finetune.eval_every.min(s) };
+        (cfg.finetune.steps, cfg.finetune.epochs, cfg.finetune.frozen_epochs) = (s, 0, 0);
     }
     let device = ctssl::pipeline::device(&a.device)?;
     let init = match a.init.split_once(':') {
@@ -63,8 +71,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let data = match &a.labels {
         Some(csv) => {
-            cfg.data.source = "dicom".into();
-            cfg.data.labels_csv = Some(csv.clone());
+            cfg.data.use_dicom(None, Some(csv.clone()));
             dicom_data(&cfg.data, a.seed)?
         }
         None => phantom_data(&cfg.data, std::slice::from_ref(&a.task))?,
@@ -83,7 +90,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let backbone = cfg.backbone()?;
     let point = EvalPoint { task, init_name: &a.init, subset, seed: a.seed };
     let ft = finetune_point(point, &init, &backbone, &cfg.finetune, cfg.model.image_size, &device)?;
-    let features = task_features(&backbone, &init, task, cfg.model.image_size, &device)?;
+    let features = task_features(&backbone, &init, task, a.seed, cfg.model.image_size, &device)?;
     let lp = probe_point(point, &features, &cfg.finetune)?;
     println!(
         "task {} ({} classes: {}), {} of {} training patients ({} slices), test {} slices",
@@ -102,9 +109,10 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     );
     for r in [&ft, &lp] {
         println!(
-            "{:<12} ROC-AUC {:.3}  accuracy {:.3}  balanced accuracy {:.3}  macro F1 {:.3}  (best epoch {}, {:.1} s)",
+            "{:<12} ROC-AUC {:.3} ± {:.3}  accuracy {:.3}  balanced accuracy {:.3}  macro F1 {:.3}  (kept at {}, {:.1} s)",
             r.protocol.name(),
             r.roc_auc,
+            r.roc_auc_se,
             r.accuracy,
             r.balanced_accuracy,
             r.f1_macro,

@@ -56,8 +56,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let device = ctssl::pipeline::device(&a.device)?;
     let data = match &a.data_dir {
         Some(dir) => {
-            cfg.data.source = "dicom".into();
-            cfg.data.pretrain_dir = Some(dir.clone());
+            cfg.data.use_dicom(Some(dir.clone()), None);
             dicom_data(&cfg.data, a.seed)?
         }
         None => phantom_data(&cfg.data, &[])?,
@@ -77,7 +76,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
             lr_scale: cfg.pretrain.lr_scale,
             seed: a.seed,
         },
-        views: if a.own_views { Views::Own } else { Views::Study },
+        views: if a.own_views { Views::Own } else { Views::from_name(&cfg.pretrain.views)? },
         input: cfg.input()?,
         checkpoint_every: cfg.pretrain.checkpoint_every,
         stop_after: None,

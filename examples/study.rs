@@ -48,9 +48,15 @@ struct Args {
     /// Pre-training epochs.
     #[arg(long)]
     pretrain_epochs: Option<u64>,
-    /// Fine-tuning epochs.
+    /// Fine-tuning epochs (replaces the preset's step budget).
     #[arg(long)]
     finetune_epochs: Option<usize>,
+    /// Fine-tuning optimizer steps, the same at every fraction (replaces the preset's epoch budget).
+    #[arg(long)]
+    finetune_steps: Option<usize>,
+    /// Seed of the synthetic population (another seed renders other patients with the same settings).
+    #[arg(long)]
+    phantom_seed: Option<u64>,
     /// Leave out random initialisation.
     #[arg(long)]
     no_random_init: bool,
@@ -94,13 +100,22 @@ fn resolve(a: &Args) -> Result<StudyConfig, Box<dyn std::error::Error>> {
     if let Some(e) = a.finetune_epochs {
         cfg.finetune.epochs = e;
         cfg.finetune.frozen_epochs = cfg.finetune.frozen_epochs.min(e);
+        (cfg.finetune.steps, cfg.finetune.eval_every) = (0, 0);
+    }
+    if let Some(s) = a.finetune_steps {
+        cfg.finetune.eval_every = if cfg.finetune.eval_every == 0 { s } else { cfg.finetune.eval_every.min(s) };
+        (cfg.finetune.steps, cfg.finetune.epochs, cfg.finetune.frozen_epochs) = (s, 0, 0);
     }
     cfg.protocol.random_init &= !a.no_random_init;
     cfg.finetune.linear_probe &= !a.no_linear_probe;
     if a.data_dir.is_some() || a.labels.is_some() {
-        cfg.data.source = "dicom".into();
-        cfg.data.pretrain_dir = a.data_dir.clone();
-        cfg.data.labels_csv = a.labels.clone();
+        if a.phantom_seed.is_some() {
+            return Err("--phantom-seed applies to the synthetic data, not to --data-dir / --labels".into());
+        }
+        cfg.data.use_dicom(a.data_dir.clone(), a.labels.clone());
+    }
+    if let Some(s) = a.phantom_seed {
+        cfg.data.phantom_seed = Some(s);
     }
     cfg.validate()?;
     Ok(cfg)

@@ -7,21 +7,23 @@ use ctssl::train::study::{Protocol, ResultsTable};
 
 fn tiny() -> StudyConfig {
     let mut cfg = StudyConfig::preset("cpu-quick").unwrap();
-    cfg.data.labeled_torso_patients = 8;
-    cfg.data.labeled_head_patients = 8;
-    cfg.data.pretrain_torso_patients = 2;
-    cfg.data.pretrain_head_patients = 1;
-    cfg.data.torso_slices = 6;
-    cfg.data.head_slices = 4;
-    cfg.data.phantom_image_size = 32;
+    cfg.data.train_patients = Some(4);
+    cfg.data.val_patients = Some(2);
+    cfg.data.test_patients = Some(3);
+    cfg.data.pretrain_torso_patients = Some(2);
+    cfg.data.pretrain_head_patients = Some(1);
+    cfg.data.torso_slices = Some(6);
+    cfg.data.head_slices = Some(4);
+    cfg.data.phantom_image_size = Some(32);
     cfg.model.image_size = 32;
     cfg.model.base_width = 4;
     cfg.pretrain.methods = vec!["spark".into(), "simclr".into()];
     cfg.pretrain.epochs = 1;
     cfg.pretrain.batch_size = 8;
-    cfg.finetune.epochs = 1;
-    cfg.finetune.frozen_epochs = 0;
+    cfg.finetune.steps = 4;
+    cfg.finetune.eval_every = 2;
     cfg.finetune.probe_epochs = 5;
+    cfg.finetune.knn_k = 5;
     cfg.protocol.tasks = vec!["head".into()];
     cfg.protocol.fractions = vec![1.0, 0.5];
     cfg.protocol.seeds = vec![0, 1];
@@ -35,18 +37,36 @@ fn tiny_study_writes_results_report_and_resumes() {
     let cfg = tiny();
     let first = run_study(&cfg, &out, &candle_core::Device::Cpu).unwrap();
     let table = ResultsTable::load(&first.results).unwrap();
-    // 3 initialisations (random, spark, simclr) × 2 seeds × (up to) 2 fractions × 2 protocols.
+    // 4 initialisations (random, its negative control random_b, spark, simclr) × 2 seeds × (up to) 2
+    // fractions × 3 protocols.
     let inits: std::collections::BTreeSet<&str> = table.rows.iter().map(|r| r.init.as_str()).collect();
-    assert_eq!(inits, ["random", "simclr", "spark"].into_iter().collect());
-    assert!(table.rows.iter().any(|r| r.protocol == Protocol::LinearProbe));
+    assert_eq!(inits, ["random", "random_b", "simclr", "spark"].into_iter().collect());
+    for p in [Protocol::Finetune, Protocol::LinearProbe, Protocol::Knn] {
+        assert!(table.rows.iter().any(|r| r.protocol == p), "{p:?}");
+    }
     assert_eq!(first.evaluated, table.rows.len());
-    assert!(table.rows.len() >= 12, "{} rows", table.rows.len());
+    assert!(table.rows.len() >= 24, "{} rows", table.rows.len());
+    // the same fine-tuning budget for every initialisation: the kept check is one of the same steps
+    assert!(table.rows.iter().filter(|r| r.protocol == Protocol::Finetune).all(|r| [2, 4].contains(&r.best_epoch)));
     for r in &table.rows {
         assert!(r.accuracy.is_finite() && (0.0..=1.0).contains(&r.accuracy));
         assert!(r.train_patients >= 1);
     }
     let report = std::fs::read_to_string(&first.report).unwrap();
-    assert!(report.contains("## head") && report.contains("## Summary"), "{report}");
+    assert!(report.contains("## head") && report.contains("## Controls"), "{report}");
+    assert!(report.contains("## Pre-training against random initialisation (paired)"), "{report}");
+    let comparisons = std::fs::read_to_string(out.join("comparisons.csv")).unwrap();
+    assert!(comparisons.starts_with("task,protocol,fraction,method,baseline,n,mean_diff,ci_low,ci_high,p,p_holm\n"));
+    // spark, simclr and random_b against random, per protocol and fraction
+    assert!(comparisons.lines().count() > 3 * 3);
+    let checks = std::fs::read_to_string(out.join("checks.csv")).unwrap();
+    assert!(checks.starts_with("check,task,method,value,threshold,passed\n"));
+    for check in
+        ["learnability,head", "precision,head", "pretraining_effect,all,spark", "negative_control,all", "shortcut,head"]
+    {
+        assert!(checks.contains(check), "{check} missing from\n{checks}");
+    }
+    assert!(out.join("plots/pretraining_loss.png").exists());
     assert!(out.join("plots/head_finetune_accuracy.png").exists());
     assert!(out.join("plots/head_linear_probe_accuracy.svg").exists());
     assert!(out.join("pretrain/spark/encoder.safetensors").exists());
@@ -77,11 +97,9 @@ fn dicom_folders_and_a_labels_csv_make_tasks_and_bad_files_are_skipped_with_thei
     std::fs::write(dir.path().join("lesions.csv"), kept).unwrap();
 
     let mut cfg = tiny().data;
-    cfg.source = "dicom".into();
-    cfg.pretrain_dir = Some(dir.path().to_path_buf());
-    cfg.labels_csv = Some(dir.path().join("lesions.csv"));
-    cfg.val_fraction = 0.2;
-    cfg.test_fraction = 0.2;
+    cfg.use_dicom(Some(dir.path().to_path_buf()), Some(dir.path().join("lesions.csv")));
+    cfg.val_fraction = Some(0.2);
+    cfg.test_fraction = Some(0.2);
     let data = ctssl::pipeline::data::dicom_data(&cfg, 0).unwrap();
     let names: Vec<&str> = data.tasks.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["head", "lung"]);

@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 use ctssl_augment::{Standardize, WindowStep};
 use ctssl_backbones::{ResNetConfig, Stem};
 use ctssl_io::HuWindow;
-use ctssl_train::eval::InputMapping;
+use ctssl_train::eval::{Augment, InputMapping, Selection};
 use serde::{Deserialize, Serialize};
 
 use super::error::{PipelineError, Result};
+use super::methods::Views;
 
 /// Presets shipped with ctssl: (name, TOML text).
 pub const PRESETS: [(&str, &str); 3] = [
@@ -18,37 +19,175 @@ pub const PRESETS: [(&str, &str); 3] = [
     ("paper", include_str!("../../configs/paper.toml")),
 ];
 
-/// Where the images come from.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Where the images come from. Settings of one source are an error with the other (never ignored).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// `phantom` (the embedded synthetic patients) or `dicom` (folders of the user's).
     pub source: String,
-    /// Seed of the synthetic patients.
-    pub phantom_seed: u64,
-    /// Synthetic labeled chest-abdomen-pelvis patients (lung and organ tasks).
-    pub labeled_torso_patients: usize,
-    /// Synthetic labeled head patients (head task).
-    pub labeled_head_patients: usize,
-    /// Synthetic unlabeled patients of the pre-training pool (torso, then head).
-    pub pretrain_torso_patients: usize,
-    /// Synthetic unlabeled head patients of the pre-training pool.
-    pub pretrain_head_patients: usize,
-    /// Slices per synthetic torso series.
-    pub torso_slices: usize,
-    /// Slices per synthetic head series.
-    pub head_slices: usize,
-    /// Side of the synthetic slices in pixels (views are then made at `model.image_size`).
-    pub phantom_image_size: usize,
+    /// `phantom`: seed of the synthetic population (`--phantom-seed`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phantom_seed: Option<u64>,
+    /// `phantom`: labeled training patients of each body part (torso: lung and organ tasks; head).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub train_patients: Option<usize>,
+    /// `phantom`: labeled validation patients of each body part (model selection).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_patients: Option<usize>,
+    /// `phantom`: labeled test patients of each body part (the reported figures).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_patients: Option<usize>,
+    /// `phantom`: unlabeled chest-abdomen-pelvis patients of the pre-training pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain_torso_patients: Option<usize>,
+    /// `phantom`: unlabeled head patients of the pre-training pool.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain_head_patients: Option<usize>,
+    /// `phantom`: whether the pool's patients carry lesions (labels discarded), as a real pool does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pretrain_lesions: Option<bool>,
+    /// `phantom`: slices per torso series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub torso_slices: Option<usize>,
+    /// `phantom`: slices per head series.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub head_slices: Option<usize>,
+    /// `phantom`: side of the synthetic slices in pixels (views are then made at `model.image_size`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phantom_image_size: Option<usize>,
     /// `dicom`: folder of unlabeled CT for pre-training (scanned recursively).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrain_dir: Option<PathBuf>,
     /// `dicom`: labels CSV with columns `file,label` (optionally `task`, `patient_id`); files relative to
     /// the CSV's folder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub labels_csv: Option<PathBuf>,
-    /// `dicom`: fractions of the labeled patients held out for validation and test.
-    pub val_fraction: f64,
-    /// `dicom`: see `val_fraction`.
-    pub test_fraction: f64,
+    /// `dicom`: fraction of the labeled patients held out for validation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub val_fraction: Option<f64>,
+    /// `dicom`: fraction of the labeled patients held out for test.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_fraction: Option<f64>,
+}
+
+/// The synthetic population of a `phantom` source, every setting present.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PhantomData {
+    /// Seed of the population.
+    pub seed: u64,
+    /// Train / validation / test patients of each body part.
+    pub split: [usize; 3],
+    /// Pool patients: torso, head.
+    pub pool: [usize; 2],
+    /// Lesions in the pool.
+    pub pool_lesions: bool,
+    /// Slices per series: torso, head.
+    pub slices: [usize; 2],
+    /// Image side.
+    pub image_size: usize,
+}
+
+impl DataConfig {
+    const PHANTOM_KEYS: [&'static str; 10] = [
+        "phantom_seed",
+        "train_patients",
+        "val_patients",
+        "test_patients",
+        "pretrain_torso_patients",
+        "pretrain_head_patients",
+        "pretrain_lesions",
+        "torso_slices",
+        "head_slices",
+        "phantom_image_size",
+    ];
+    const DICOM_KEYS: [&'static str; 4] = ["pretrain_dir", "labels_csv", "val_fraction", "test_fraction"];
+
+    fn present(&self) -> Vec<&'static str> {
+        let set = [
+            self.phantom_seed.is_some(),
+            self.train_patients.is_some(),
+            self.val_patients.is_some(),
+            self.test_patients.is_some(),
+            self.pretrain_torso_patients.is_some(),
+            self.pretrain_head_patients.is_some(),
+            self.pretrain_lesions.is_some(),
+            self.torso_slices.is_some(),
+            self.head_slices.is_some(),
+            self.phantom_image_size.is_some(),
+            self.pretrain_dir.is_some(),
+            self.labels_csv.is_some(),
+            self.val_fraction.is_some(),
+            self.test_fraction.is_some(),
+        ];
+        Self::PHANTOM_KEYS.iter().chain(&Self::DICOM_KEYS).zip(set).filter(|(_, s)| *s).map(|(k, _)| *k).collect()
+    }
+
+    /// Switches to the user's DICOM (`--data-dir`, `--labels`): the synthetic settings are dropped, the
+    /// held-out fractions default to 15 % each.
+    pub fn use_dicom(&mut self, pretrain_dir: Option<PathBuf>, labels_csv: Option<PathBuf>) {
+        *self = DataConfig {
+            source: "dicom".into(),
+            pretrain_dir,
+            labels_csv,
+            val_fraction: Some(0.15),
+            test_fraction: Some(0.15),
+            ..DataConfig::default()
+        };
+    }
+
+    /// The synthetic population; an error names a missing setting.
+    pub fn phantom(&self) -> Result<PhantomData> {
+        let need = |v: Option<usize>, k: &str| {
+            v.ok_or_else(|| PipelineError::Config(format!("data.source = phantom needs data.{k}")))
+        };
+        Ok(PhantomData {
+            seed: self.phantom_seed.unwrap_or(0),
+            split: [
+                need(self.train_patients, "train_patients")?,
+                need(self.val_patients, "val_patients")?,
+                need(self.test_patients, "test_patients")?,
+            ],
+            pool: [
+                need(self.pretrain_torso_patients, "pretrain_torso_patients")?,
+                need(self.pretrain_head_patients, "pretrain_head_patients")?,
+            ],
+            pool_lesions: self.pretrain_lesions.unwrap_or(true),
+            slices: [need(self.torso_slices, "torso_slices")?, need(self.head_slices, "head_slices")?],
+            image_size: need(self.phantom_image_size, "phantom_image_size")?,
+        })
+    }
+
+    /// Checks that every setting applies to the source and the source's settings are there.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(PipelineError::Config(m));
+        let present = self.present();
+        let (own, other): (&[&str], &str) = match self.source.as_str() {
+            "phantom" => (&Self::PHANTOM_KEYS, "dicom"),
+            "dicom" => (&Self::DICOM_KEYS, "phantom"),
+            s => return bad(format!("data.source must be `phantom` or `dicom`, not `{s}`")),
+        };
+        if let Some(k) = present.iter().find(|k| !own.contains(k)) {
+            return bad(format!(
+                "data.{k} is a setting of {other} data and does not apply to data.source = {}",
+                self.source
+            ));
+        }
+        if self.source == "phantom" {
+            let p = self.phantom()?;
+            if p.split.iter().any(|&n| n < 2) {
+                return bad(format!("data: train / val / test patients {:?} must each be at least 2", p.split));
+            }
+        } else {
+            if self.labels_csv.is_none() && self.pretrain_dir.is_none() {
+                return bad("data.source = dicom needs data.pretrain_dir and/or data.labels_csv".into());
+            }
+            let (v, t) = (self.val_fraction.unwrap_or(0.15), self.test_fraction.unwrap_or(0.15));
+            if !(v > 0.0 && t > 0.0 && v + t < 1.0) {
+                return bad(format!("data.val_fraction {v} and test_fraction {t} must be positive with a sum below 1"));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The backbone and the image size.
@@ -88,16 +227,39 @@ pub struct PretrainConfig {
     pub checkpoint_every: u64,
     /// Seed of the pre-training runs (initialisation, views, masks).
     pub seed: u64,
+    /// Whose views: `ct` (the study's recipe without flips: keeps left and right), `study` (the reference
+    /// study's, with flips and 180° rotations) or `own` (each method's published recipe).
+    #[serde(default = "default_views")]
+    pub views: String,
 }
 
-/// Fine-tuning and linear-probe settings.
+fn default_views() -> String {
+    "study".into()
+}
+
+/// Fine-tuning, linear-probe and kNN settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FinetuneSettings {
-    /// Epochs of fine-tuning.
+    /// Optimizer steps of the whole network, the same at every label fraction and for every
+    /// initialisation (one budget: `steps` or `epochs`).
+    #[serde(default)]
+    pub steps: usize,
+    /// With `steps`: validation every this many steps.
+    #[serde(default)]
+    pub eval_every: usize,
+    /// Passes over the training subset (the reference study's budget, which shrinks with the subset).
+    #[serde(default)]
     pub epochs: usize,
-    /// Epochs with the backbone frozen first.
+    /// With `epochs`: first epochs with the backbone frozen, for every initialisation alike.
+    #[serde(default)]
     pub frozen_epochs: usize,
+    /// What the kept model is selected on: `roc_auc`, `loss` or `accuracy`.
+    #[serde(default = "default_selection")]
+    pub selection: Selection,
+    /// Training augmentation: `keep_laterality` (no flips) or `flips` (the reference study's).
+    #[serde(default = "default_augment")]
+    pub augment: Augment,
     /// Adam learning rate.
     pub lr: f64,
     /// L2 weight decay.
@@ -110,6 +272,17 @@ pub struct FinetuneSettings {
     pub probe_epochs: usize,
     /// Learning rate of the linear probe.
     pub probe_lr: f64,
+    /// Also evaluate a weighted kNN classifier on the same frozen features (k neighbours; 0: off).
+    #[serde(default)]
+    pub knn_k: usize,
+}
+
+fn default_selection() -> Selection {
+    Selection::Accuracy
+}
+
+fn default_augment() -> Augment {
+    Augment::Flips
 }
 
 /// The label-fraction protocol.
@@ -124,6 +297,10 @@ pub struct ProtocolConfig {
     pub seeds: Vec<u64>,
     /// Also fine-tune from random initialisation (the baseline).
     pub random_init: bool,
+    /// A second random initialisation (`random_b`, other weights, same subsets and seeds) compared with
+    /// the first as a negative control: the statistics must not call it different.
+    #[serde(default)]
+    pub negative_control: bool,
 }
 
 /// The whole configuration of a study run.
@@ -175,13 +352,9 @@ impl StudyConfig {
     /// Checks ranges and names.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(PipelineError::Config(m));
-        if self.data.source != "phantom" && self.data.source != "dicom" {
-            return bad(format!("data.source must be `phantom` or `dicom`, not `{}`", self.data.source));
-        }
-        if self.data.source == "dicom" && self.data.labels_csv.is_none() && self.data.pretrain_dir.is_none() {
-            return bad("data.source = dicom needs data.pretrain_dir and/or data.labels_csv".into());
-        }
+        self.data.validate()?;
         self.backbone()?;
+        Views::from_name(&self.pretrain.views)?;
         if self.model.image_size < 16 {
             return bad(format!("model.image_size {} is too small", self.model.image_size));
         }
@@ -191,11 +364,26 @@ impl StudyConfig {
         if self.protocol.seeds.is_empty() || self.protocol.fractions.is_empty() || self.protocol.tasks.is_empty() {
             return bad("protocol needs at least one task, fraction and seed".into());
         }
-        if self.finetune.epochs == 0 || self.finetune.frozen_epochs > self.finetune.epochs {
-            return bad(format!(
-                "finetune: {} epochs with {} frozen",
-                self.finetune.epochs, self.finetune.frozen_epochs
-            ));
+        let f = &self.finetune;
+        match (f.steps, f.epochs) {
+            (0, 0) => return bad("finetune needs a budget: steps (the same for every fraction) or epochs".into()),
+            (s, e) if s > 0 && e > 0 => {
+                return bad(format!("finetune: steps = {s} and epochs = {e}: give one budget, not both"))
+            }
+            (s, _) if s > 0 && (f.frozen_epochs > 0 || f.eval_every == 0) => {
+                return bad(format!(
+                    "finetune: a step budget trains the whole network from the first step (frozen_epochs = 0) and \
+                     needs eval_every > 0 (frozen_epochs {}, eval_every {})",
+                    f.frozen_epochs, f.eval_every
+                ))
+            }
+            (0, e) if f.frozen_epochs > e || f.eval_every > 0 => {
+                return bad(format!(
+                    "finetune: {e} epochs with {} frozen; eval_every applies to a step budget only",
+                    f.frozen_epochs
+                ))
+            }
+            _ => {}
         }
         if self.pretrain.batch_size < 2 || self.finetune.batch_size == 0 {
             return bad("batch sizes must be at least 2 (pre-training) and 1 (fine-tuning)".into());
@@ -212,8 +400,13 @@ impl StudyConfig {
     pub fn backbone(&self) -> Result<ResNetConfig> {
         let stem = match self.model.stem.as_str() {
             "small" => Stem::Small,
+            "strided" => Stem::Strided,
             "imagenet" => Stem::ImageNet,
-            other => return Err(PipelineError::Config(format!("model.stem must be small or imagenet, not `{other}`"))),
+            other => {
+                return Err(PipelineError::Config(format!(
+                    "model.stem must be small, strided or imagenet, not `{other}`"
+                )))
+            }
         };
         let cfg = ResNetConfig::from_name(&self.model.arch)?.with_stem(stem).with_base_width(self.model.base_width);
         Ok(cfg.with_in_channels(self.input()?.channels()).with_num_classes(None))
@@ -260,5 +453,35 @@ mod tests {
         assert!(cfg.validate().unwrap_err().to_string().contains("1.5"));
         let text = StudyConfig::preset("cpu-quick").unwrap().to_toml().unwrap().replace("epochs =", "epochz =");
         assert!(StudyConfig::from_toml(&text, "x").is_err());
+    }
+
+    #[test]
+    fn a_setting_of_the_other_source_is_an_error_not_ignored() {
+        let mut cfg = StudyConfig::preset("cpu-quick").unwrap();
+        cfg.data.val_fraction = Some(0.2);
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("val_fraction") && e.contains("dicom"), "{e}");
+        let mut cfg = StudyConfig::preset("cpu-quick").unwrap();
+        cfg.data.use_dicom(None, Some("labels.csv".into()));
+        cfg.validate().unwrap();
+        cfg.data.test_patients = Some(10);
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("test_patients") && e.contains("phantom"), "{e}");
+        let mut cfg = StudyConfig::preset("cpu-quick").unwrap();
+        cfg.data.val_patients = None;
+        assert!(cfg.validate().unwrap_err().to_string().contains("val_patients"));
+    }
+
+    #[test]
+    fn one_fine_tuning_budget() {
+        let mut cfg = StudyConfig::preset("cpu-quick").unwrap();
+        assert!(cfg.finetune.steps > 0 && cfg.finetune.frozen_epochs == 0);
+        cfg.finetune.epochs = 3;
+        assert!(cfg.validate().unwrap_err().to_string().contains("not both"));
+        cfg.finetune.epochs = 0;
+        cfg.finetune.frozen_epochs = 1;
+        assert!(cfg.validate().is_err());
+        let paper = StudyConfig::preset("paper").unwrap();
+        assert!(paper.finetune.epochs > 0 && paper.finetune.steps == 0);
     }
 }

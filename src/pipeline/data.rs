@@ -25,6 +25,9 @@ pub struct TaskData {
     pub val: LabeledSet,
     /// Test split (the reported figures).
     pub test: LabeledSet,
+    /// Position of each sample's slice along its series (0 = first, 1 = last) for the train and test
+    /// splits, where known: the shortcut check asks whether position alone predicts the label.
+    pub positions: Option<[Vec<f64>; 2]>,
 }
 
 /// Everything a study reads.
@@ -109,17 +112,22 @@ fn class_names(task: Task) -> Vec<String> {
     }
 }
 
-/// The synthetic patients of `cfg` as a pool and the requested tasks (the phantom's own patient splits).
+/// The synthetic patients of `cfg` as a pool and the requested tasks (the phantom's own patient splits,
+/// of the configured sizes for each body part).
 pub fn phantom_data(cfg: &DataConfig, tasks: &[String]) -> Result<StudyData> {
+    let p = cfg.phantom()?;
+    let labeled: usize = p.split.iter().sum();
     let phantom = PhantomConfig {
-        seed: cfg.phantom_seed,
-        image_size: cfg.phantom_image_size,
-        torso_patients: cfg.labeled_torso_patients,
-        head_patients: cfg.labeled_head_patients,
-        pretrain_torso_patients: cfg.pretrain_torso_patients,
-        pretrain_head_patients: cfg.pretrain_head_patients,
-        torso_slices: cfg.torso_slices,
-        head_slices: cfg.head_slices,
+        seed: p.seed,
+        image_size: p.image_size,
+        torso_patients: labeled,
+        head_patients: labeled,
+        pretrain_torso_patients: p.pool[0],
+        pretrain_head_patients: p.pool[1],
+        torso_slices: p.slices[0],
+        head_slices: p.slices[1],
+        split: p.split.map(|n| n as f32),
+        pretrain_lesions: p.pool_lesions,
         ..PhantomConfig::default()
     };
     let dataset = Dataset::generate(phantom)?;
@@ -133,6 +141,7 @@ pub fn phantom_data(cfg: &DataConfig, tasks: &[String]) -> Result<StudyData> {
     for name in tasks {
         let task = task_of(name)?;
         let mut parts: [(InMemorySlices, Vec<u32>); 3] = Default::default();
+        let mut positions: [Vec<f64>; 3] = Default::default();
         for s in dataset.samples(task) {
             let part = match dataset.split(&s) {
                 Some(Split::Train) => 0,
@@ -143,27 +152,33 @@ pub fn phantom_data(cfg: &DataConfig, tasks: &[String]) -> Result<StudyData> {
             let (hu, side) = dataset.image(&s)?;
             parts[part].0.push(Image::from_vec(side, side, hu)?, dataset.patients[s.patient].plan.id.clone())?;
             parts[part].1.push(s.label);
+            let n = dataset.patients[s.patient].slices.len();
+            positions[part].push(s.slice as f64 / (n.max(2) - 1) as f64);
         }
         let k = task.classes();
         let [tr, va, te] = parts;
+        let [pos_train, _, pos_test] = positions;
         out.push(TaskData {
             name: name.clone(),
             classes: class_names(task),
             train: LabeledSet::new(tr.0, tr.1, k)?,
             val: LabeledSet::new(va.0, va.1, k)?,
             test: LabeledSet::new(te.0, te.1, k)?,
+            positions: Some([pos_train, pos_test]),
         });
     }
     let description = format!(
-        "synthetic CT (ctssl-phantom, seed {}): {} labeled torso + {} labeled head patients, pre-training pool of {} + {} \
-         other patients ({} slices), {} px",
-        cfg.phantom_seed,
-        cfg.labeled_torso_patients,
-        cfg.labeled_head_patients,
-        cfg.pretrain_torso_patients,
-        cfg.pretrain_head_patients,
+        "synthetic CT (ctssl-phantom, seed {}): {} / {} / {} train / val / test patients per body part (torso, head), \
+         pre-training pool of {} torso + {} head other patients ({} slices, lesions {}), {} px",
+        p.seed,
+        p.split[0],
+        p.split[1],
+        p.split[2],
+        p.pool[0],
+        p.pool[1],
         pool.slices.len(),
-        cfg.phantom_image_size
+        if p.pool_lesions { "present, labels unused" } else { "absent" },
+        p.image_size
     );
     let content_hash = hash_of(&pool, &out);
     Ok(StudyData { pool, tasks: out, content_hash, skipped: Vec::new(), description })
@@ -281,8 +296,9 @@ pub fn dicom_data(cfg: &DataConfig, seed: u64) -> Result<StudyData> {
                 return Err(PipelineError::Data(format!("task {task}: no readable labeled file")));
             }
             let all = LabeledSet::new(slices, labels, names.len().max(2))?;
-            let (train, val, test) = all.split_by_patient(cfg.val_fraction, cfg.test_fraction, seed)?;
-            tasks.push(TaskData { name: task, classes: names, train, val, test });
+            let (train, val, test) =
+                all.split_by_patient(cfg.val_fraction.unwrap_or(0.15), cfg.test_fraction.unwrap_or(0.15), seed)?;
+            tasks.push(TaskData { name: task, classes: names, train, val, test, positions: None });
         }
     }
     if pool.slices.is_empty() && tasks.is_empty() {
@@ -319,18 +335,16 @@ mod tests {
     fn synthetic_data_keeps_pool_and_tasks_apart() {
         let cfg = DataConfig {
             source: "phantom".into(),
-            phantom_seed: 3,
-            labeled_torso_patients: 6,
-            labeled_head_patients: 6,
-            pretrain_torso_patients: 2,
-            pretrain_head_patients: 1,
-            torso_slices: 8,
-            head_slices: 4,
-            phantom_image_size: 64,
-            pretrain_dir: None,
-            labels_csv: None,
-            val_fraction: 0.15,
-            test_fraction: 0.15,
+            phantom_seed: Some(3),
+            train_patients: Some(3),
+            val_patients: Some(2),
+            test_patients: Some(2),
+            pretrain_torso_patients: Some(2),
+            pretrain_head_patients: Some(1),
+            torso_slices: Some(8),
+            head_slices: Some(4),
+            phantom_image_size: Some(64),
+            ..DataConfig::default()
         };
         let d = phantom_data(&cfg, &["lung".into(), "head".into()]).unwrap();
         assert_eq!(d.tasks.len(), 2);
@@ -341,5 +355,17 @@ mod tests {
             }
         }
         assert_eq!(d.content_hash, phantom_data(&cfg, &["lung".into(), "head".into()]).unwrap().content_hash);
+        // the split sizes are the configured numbers of patients of each body part
+        let patients = |s: &LabeledSet| {
+            s.slices.slices.iter().map(|x| x.patient_id.clone()).collect::<std::collections::BTreeSet<_>>().len()
+        };
+        for t in &d.tasks {
+            assert!(patients(&t.train) <= 3 && patients(&t.val) <= 2 && patients(&t.test) <= 2);
+        }
+        let head = d.tasks.iter().find(|t| t.name == "head").unwrap();
+        assert_eq!(patients(&head.test), 2);
+        // another phantom seed is another population
+        let other = phantom_data(&DataConfig { phantom_seed: Some(4), ..cfg.clone() }, &["lung".into()]).unwrap();
+        assert_ne!(other.content_hash, d.content_hash);
     }
 }

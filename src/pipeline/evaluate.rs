@@ -1,6 +1,7 @@
-//! Evaluation of one initialisation on one training subset: fine-tuning (backbone frozen for the first
-//! epochs, model kept on validation accuracy) and a linear probe on frozen features; both scored on the
-//! task's fixed test split.
+//! Evaluation of one initialisation on one training subset under the same protocol for every
+//! initialisation: fine-tuning (one budget, model kept on the validation score), a linear probe and kNN on
+//! frozen features; all scored on the task's fixed test split, with the test ROC-AUC's standard error
+//! from a patient-level bootstrap.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -9,9 +10,10 @@ use candle_core::{Device, Tensor};
 use ctssl_augment::Sampling;
 use ctssl_backbones::{LoadOptions, ResNet, ResNetConfig};
 use ctssl_train::eval::{
-    extract_features, finetune, linear_probe, ClassificationReport, FinetuneConfig, LinearProbeConfig,
+    extract_features, finetune, knn_predict, linear_probe, ClassificationReport, FinetuneConfig, KnnConfig,
+    LinearProbeConfig,
 };
-use ctssl_train::study::{FractionSubset, Protocol, ResultRow};
+use ctssl_train::study::{cluster_bootstrap_auc_se, FractionSubset, Protocol, ResultRow};
 
 use super::config::FinetuneSettings;
 use super::data::TaskData;
@@ -22,11 +24,28 @@ use super::error::{PipelineError, Result};
 pub enum Init {
     /// He initialisation with the fine-tuning seed.
     Random,
+    /// He initialisation with other weights (the seed mixed with a constant): the negative control,
+    /// compared with [`Init::Random`] on the same subsets and seeds.
+    RandomControl,
     /// A pre-trained encoder (torchvision names): everything but the classifier is loaded.
     Encoder(PathBuf),
     /// A torchvision state dict saved as safetensors (for example ImageNet weights): every backbone key
     /// is loaded, a 3-channel `conv1` is folded to 1 channel, `fc` is left out.
     Torchvision(PathBuf),
+}
+
+/// Mixed into the seed of [`Init::RandomControl`]'s weights.
+const CONTROL_SEED: u64 = 0x6e65_6761_7469_7665;
+
+/// Draws of the patient-level bootstrap of a test AUC.
+const BOOTSTRAP_DRAWS: usize = 200;
+
+impl Init {
+    /// Whether the features depend on the evaluation seed (random weights are drawn per seed, so the
+    /// random baseline's spread over networks is part of its variance; a pre-trained encoder is one).
+    pub fn seeded(&self) -> bool {
+        matches!(self, Init::Random | Init::RandomControl)
+    }
 }
 
 /// A classifier for `num_classes` with the backbone from `init`; fails if the encoder misses any backbone
@@ -38,9 +57,10 @@ pub fn classifier(
     seed: u64,
     device: &Device,
 ) -> Result<ResNet> {
-    let model = ResNet::new(backbone.clone().with_num_classes(Some(num_classes)), seed, device)?;
+    let weights_seed = if *init == Init::RandomControl { seed ^ CONTROL_SEED } else { seed };
+    let model = ResNet::new(backbone.clone().with_num_classes(Some(num_classes)), weights_seed, device)?;
     let (path, options) = match init {
-        Init::Random => return Ok(model),
+        Init::Random | Init::RandomControl => return Ok(model),
         Init::Encoder(path) => (path, LoadOptions::partial()),
         Init::Torchvision(path) => (path, LoadOptions::partial().with_fold_rgb_to_grey(true)),
     };
@@ -71,48 +91,50 @@ pub struct TaskFeatures {
     pub test: Tensor,
 }
 
-/// Features of every split of `task` under `init`.
+/// Features of every split of `task` under `init` (random weights drawn with `seed`).
 pub fn task_features(
     backbone: &ResNetConfig,
     init: &Init,
     task: &TaskData,
+    seed: u64,
     image_size: usize,
     device: &Device,
 ) -> Result<TaskFeatures> {
-    let model = classifier(backbone, init, task.train.num_classes, 0, device)?;
+    let model = classifier(backbone, init, task.train.num_classes, seed, device)?;
     let f = |s| extract_features(&model, s, image_size, 128);
     Ok(TaskFeatures { train: f(&task.train)?, val: f(&task.val)?, test: f(&task.test)? })
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The row of one evaluation: the test report and probabilities (for the bootstrap) of `protocol`.
 fn row(
-    task: &TaskData,
-    init: &str,
+    p: EvalPoint<'_>,
     protocol: Protocol,
-    subset: &FractionSubset,
-    seed: u64,
     report: &ClassificationReport,
+    probs: &[f64],
     best_epoch: usize,
     seconds: f64,
-) -> ResultRow {
-    ResultRow {
-        task: task.name.clone(),
-        init: init.to_string(),
+) -> Result<ResultRow> {
+    let test = &p.task.test;
+    let patients: Vec<String> = test.slices.slices.iter().map(|s| s.patient_id.clone()).collect();
+    let se = cluster_bootstrap_auc_se(probs, &test.labels, test.num_classes, &patients, BOOTSTRAP_DRAWS, p.seed)?;
+    Ok(ResultRow {
+        task: p.task.name.clone(),
+        init: p.init_name.to_string(),
         protocol,
-        fraction: subset.fraction,
-        seed,
-        train_patients: subset.patients.len(),
-        train_slices: subset.indices.len(),
-        test_slices: task.test.len(),
+        fraction: p.subset.fraction,
+        seed: p.seed,
+        train_patients: p.subset.patients.len(),
+        train_slices: p.subset.indices.len(),
+        test_slices: test.len(),
         roc_auc: report.roc_auc.unwrap_or(f64::NAN),
         accuracy: report.accuracy,
         balanced_accuracy: report.balanced_accuracy,
         f1_macro: report.f1_macro,
+        roc_auc_se: se.unwrap_or(f64::NAN),
         best_epoch,
         seconds,
-    }
+    })
 }
-
 /// One evaluation's identity.
 #[derive(Debug, Clone, Copy)]
 pub struct EvalPoint<'a> {
@@ -126,7 +148,8 @@ pub struct EvalPoint<'a> {
     pub seed: u64,
 }
 
-/// Fine-tunes a fresh classifier from `init` on the subset and scores it on the test split.
+/// Fine-tunes a fresh classifier from `init` on the subset (the same budget, schedule and selection for
+/// every initialisation) and scores it on the test split.
 pub fn finetune_point(
     p: EvalPoint<'_>,
     init: &Init,
@@ -140,7 +163,11 @@ pub fn finetune_point(
     let model = classifier(backbone, init, train.num_classes, p.seed, device)?;
     let cfg = FinetuneConfig {
         epochs: settings.epochs,
-        frozen_epochs: if *init == Init::Random { 0 } else { settings.frozen_epochs },
+        frozen_epochs: settings.frozen_epochs,
+        steps: settings.steps,
+        eval_every: settings.eval_every,
+        selection: settings.selection,
+        augment: settings.augment,
         lr: settings.lr,
         weight_decay: settings.weight_decay,
         batch_size: settings.batch_size.min(train.len()).max(1),
@@ -150,30 +177,28 @@ pub fn finetune_point(
         ..FinetuneConfig::default()
     };
     let r = finetune(&model, &train, &p.task.val, &p.task.test, &cfg)?;
-    Ok(row(
-        p.task,
-        p.init_name,
-        Protocol::Finetune,
-        p.subset,
-        p.seed,
-        &r.test,
-        r.best_epoch,
-        t0.elapsed().as_secs_f64(),
-    ))
+    let kept = if cfg.steps > 0 { r.best_step } else { r.best_epoch };
+    row(p, Protocol::Finetune, &r.test, &r.test_probs, kept, t0.elapsed().as_secs_f64())
+}
+
+/// The subset's rows of the cached training features and their labels.
+fn subset_features(p: EvalPoint<'_>, features: &TaskFeatures) -> Result<(Tensor, Vec<u32>)> {
+    let idx: Vec<u32> = p.subset.indices.iter().map(|&i| i as u32).collect();
+    let ids = Tensor::from_vec(idx, p.subset.indices.len(), features.train.device())?;
+    let y = p.subset.indices.iter().map(|&i| p.task.train.labels[i]).collect();
+    Ok((features.train.index_select(&ids, 0)?, y))
 }
 
 /// Trains a linear probe on the subset's frozen features and scores it on the test split.
 pub fn probe_point(p: EvalPoint<'_>, features: &TaskFeatures, settings: &FinetuneSettings) -> Result<ResultRow> {
     let t0 = Instant::now();
-    let idx: Vec<u32> = p.subset.indices.iter().map(|&i| i as u32).collect();
-    let ids = Tensor::from_vec(idx, p.subset.indices.len(), features.train.device())?;
-    let x = features.train.index_select(&ids, 0)?;
-    let y: Vec<u32> = p.subset.indices.iter().map(|&i| p.task.train.labels[i]).collect();
+    let (x, y) = subset_features(p, features)?;
     let cfg = LinearProbeConfig {
         epochs: settings.probe_epochs,
         lr: settings.probe_lr,
         batch_size: 256,
         seed: p.seed,
+        selection: settings.selection,
         ..LinearProbeConfig::default()
     };
     let r = linear_probe(
@@ -183,14 +208,15 @@ pub fn probe_point(p: EvalPoint<'_>, features: &TaskFeatures, settings: &Finetun
         p.task.train.num_classes,
         &cfg,
     )?;
-    Ok(row(
-        p.task,
-        p.init_name,
-        Protocol::LinearProbe,
-        p.subset,
-        p.seed,
-        &r.test,
-        r.best_epoch,
-        t0.elapsed().as_secs_f64(),
-    ))
+    row(p, Protocol::LinearProbe, &r.test, &r.test_probs, r.best_epoch, t0.elapsed().as_secs_f64())
+}
+
+/// Classifies the test split by weighted kNN among the subset's frozen features (nothing is trained).
+pub fn knn_point(p: EvalPoint<'_>, features: &TaskFeatures, k: usize) -> Result<ResultRow> {
+    let t0 = Instant::now();
+    let (x, y) = subset_features(p, features)?;
+    let kk = p.task.train.num_classes;
+    let probs = knn_predict(&x, &y, &features.test, kk, &KnnConfig { k, ..KnnConfig::default() })?;
+    let report = ClassificationReport::from_probs(&probs, &p.task.test.labels, kk)?;
+    row(p, Protocol::Knn, &report, &probs, 0, t0.elapsed().as_secs_f64())
 }

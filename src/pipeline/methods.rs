@@ -22,6 +22,24 @@ pub enum Views {
     Study,
     /// Every method's own published recipe.
     Own,
+    /// Views for CT that keep laterality: the study's recipe without flips and with small rotations
+    /// (`ct`, `ct_multi_crop` for the multi-crop methods, `spark_ct` for SparK). The CPU presets' choice:
+    /// left and right organs are mirror images, and flipped views teach an encoder to confuse them.
+    Ct,
+}
+
+impl Views {
+    /// `study`, `own` or `ct` (the `[pretrain] views` setting).
+    pub fn from_name(name: &str) -> Result<Views> {
+        match name {
+            "study" => Ok(Views::Study),
+            "own" => Ok(Views::Own),
+            "ct" => Ok(Views::Ct),
+            other => {
+                Err(super::error::PipelineError::Config(format!("unknown views `{other}` (known: study, own, ct)")))
+            }
+        }
+    }
 }
 
 /// A method ready to train: the method, its views, its optimizer and the trainer's schedules.
@@ -65,12 +83,15 @@ pub fn method_run(
 ) -> Result<MethodRun> {
     let scale = Scale::for_backbone(&backbone);
     if name == "spark" {
-        return super::spark::spark_run(backbone, shape, scale == Scale::Paper, device);
+        return super::spark::spark_run(backbone, shape, scale == Scale::Paper, views == Views::Ct, device);
     }
     let spec = method_spec(name, scale)?;
+    let multi_crop = matches!(spec.recipe, "swav" | "dino");
     let recipe_name = match views {
         Views::Study => spec.study_recipe.unwrap_or(spec.recipe),
         Views::Own => spec.recipe,
+        Views::Ct if multi_crop => "ct_multi_crop",
+        Views::Ct => "ct",
     };
     let recipe = Recipe::by_name(recipe_name, shape.image_size)?;
     let method = build_method(name, backbone, shape.seed, device)?;

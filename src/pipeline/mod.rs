@@ -4,6 +4,7 @@
 //! label-fraction study ([`study`]). The `pretrain`, `finetune` and `study` examples are thin command
 //! lines over these.
 
+pub mod analysis;
 pub mod config;
 pub mod data;
 pub mod error;

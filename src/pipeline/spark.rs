@@ -14,9 +14,19 @@ use super::methods::{MethodRun, RunShape};
 /// ImageNet; a run of a few hundred steps needs a larger step to move at all (docs/spark.md).
 const SMALL_BASE_LR: f64 = 1e-2;
 
-/// SparK on `backbone` for a run of `shape`; `paper` keeps every published setting.
-pub fn spark_run(backbone: ResNetConfig, shape: RunShape, paper: bool, device: &Device) -> Result<MethodRun> {
+/// SparK on `backbone` for a run of `shape`; `paper` keeps every published setting; `no_flip` trains on
+/// views without the horizontal flip (`spark_ct`).
+pub fn spark_run(
+    backbone: ResNetConfig,
+    shape: RunShape,
+    paper: bool,
+    no_flip: bool,
+    device: &Device,
+) -> Result<MethodRun> {
     let mut cfg = SparkConfig::default();
+    if no_flip {
+        cfg.recipe = "spark_ct".into();
+    }
     if !paper {
         cfg.optimizer.base_lr = SMALL_BASE_LR;
     }

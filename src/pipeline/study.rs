@@ -9,15 +9,22 @@ use std::time::Instant;
 
 use candle_core::Device;
 use ctssl_train::checkpoint::write_bytes_atomic;
-use ctssl_train::study::{nested_subsets, permille, write_report, NestedSubsets, Protocol, ResultsTable, RunKey};
+use ctssl_train::study::{
+    nested_subsets, permille, write_checks, write_comparisons, write_report, NestedSubsets, Protocol, ResultsTable,
+    RunFacts, RunKey,
+};
 use indicatif::{ProgressBar, ProgressStyle};
 
+use super::analysis::{analyse, RANDOM, RANDOM_CONTROL};
 use super::config::StudyConfig;
 use super::data::{dicom_data, phantom_data, StudyData};
 use super::error::{PipelineError, Result};
-use super::evaluate::{finetune_point, probe_point, task_features, EvalPoint, Init, TaskFeatures};
+use super::evaluate::{finetune_point, knn_point, probe_point, task_features, EvalPoint, Init, TaskFeatures};
 use super::methods::{RunShape, Views};
 use super::pretrain::{pretrain, PretrainRequest};
+
+/// The subsets of every (task, seed).
+type Subsets = BTreeMap<(String, u64), NestedSubsets>;
 
 /// What a finished study left behind.
 #[derive(Debug, Clone)]
@@ -132,20 +139,54 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
     let t0 = Instant::now();
     cfg.validate()?;
     let input = cfg.input()?;
+    let t_data = Instant::now();
     let data = load_data(cfg)?.with_input(&input);
+    let data_seconds = t_data.elapsed().as_secs_f64();
     for s in &data.skipped {
         eprintln!("skipped {s}");
     }
-    eprintln!("data: {} ({})", data.description, data.content_hash);
+    eprintln!("data: {} ({}) in {data_seconds:.0} s", data.description, data.content_hash);
     claim_folder(cfg, &data, out)?;
     let backbone = cfg.backbone()?;
-    let views = Views::Study;
 
-    // 1. Pre-training.
-    let mut pretrain_seconds: BTreeMap<String, f64> = BTreeMap::new();
+    let (inits, pretrain_seconds) = pretrain_all(cfg, &data, out, &backbone, device)?;
+    let (subsets, skipped) = draw_subsets(cfg, &data)?;
+    let results_path = out.join("results.csv");
+    let mut table = ResultsTable::load(&results_path)?;
+    let evaluated = evaluate_all(cfg, &data, &inits, &subsets, &mut table, &results_path, &backbone, device)?;
+
+    let analysis = analyse(cfg, &data, &table.rows, out)?;
+    write_comparisons(out, &analysis.comparisons)?;
+    write_checks(out, &analysis.checks)?;
+    let facts = run_facts(cfg, &data, &pretrain_seconds, evaluated, t0, device);
+    let report = write_report(out, &table.rows, &facts, &skipped, &analysis)?;
+    Ok(StudyOutcome {
+        report,
+        results: results_path,
+        rows: table.rows.len(),
+        evaluated,
+        seconds: t0.elapsed().as_secs_f64(),
+    })
+}
+
+/// Pre-trains every method of `cfg` (or finds it done) and lists the initialisations to evaluate: random
+/// (and its negative control), then each method's encoder; with each method's pre-training time.
+fn pretrain_all(
+    cfg: &StudyConfig,
+    data: &StudyData,
+    out: &Path,
+    backbone: &ctssl_backbones::ResNetConfig,
+    device: &Device,
+) -> Result<(Vec<(String, Init)>, BTreeMap<String, f64>)> {
+    let input = cfg.input()?;
+    let views = Views::from_name(&cfg.pretrain.views)?;
+    let mut seconds: BTreeMap<String, f64> = BTreeMap::new();
     let mut inits: Vec<(String, Init)> = Vec::new();
     if cfg.protocol.random_init {
-        inits.push(("random".into(), Init::Random));
+        inits.push((RANDOM.into(), Init::Random));
+        if cfg.protocol.negative_control {
+            inits.push((RANDOM_CONTROL.into(), Init::RandomControl));
+        }
     }
     for method in &cfg.pretrain.methods {
         let dir = out.join("pretrain").join(method);
@@ -168,23 +209,25 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
         eprintln!("pre-training {method} ...");
         let o = pretrain(&req, &data.pool, &dir, device)?;
         let secs_path = dir.join("seconds.txt");
+        let previous = || std::fs::read_to_string(&secs_path).ok().and_then(|s| s.trim().parse::<f64>().ok());
         let secs = match &o.summary {
             Some(_) => {
-                let previous: f64 =
-                    std::fs::read_to_string(&secs_path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(0.0);
-                let total = previous + o.seconds;
+                let total = previous().unwrap_or(0.0) + o.seconds;
                 write_bytes_atomic(&secs_path, format!("{total:.1}\n").as_bytes())?;
                 total
             }
-            None => std::fs::read_to_string(&secs_path).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(f64::NAN),
+            None => previous().unwrap_or(f64::NAN),
         };
         eprintln!("pre-trained {method} in {secs:.0} s: {}", o.encoder.display());
-        pretrain_seconds.insert(method.clone(), secs);
+        seconds.insert(method.clone(), secs);
         inits.push((method.clone(), Init::Encoder(o.encoder)));
     }
+    Ok((inits, seconds))
+}
 
-    // 2. Subsets, per task and seed.
-    let mut subsets: BTreeMap<(String, u64), NestedSubsets> = BTreeMap::new();
+/// The nested, stratified, patient-level subsets of every task and seed, and the fractions skipped.
+fn draw_subsets(cfg: &StudyConfig, data: &StudyData) -> Result<(Subsets, BTreeMap<String, Vec<String>>)> {
+    let mut subsets: Subsets = BTreeMap::new();
     let mut skipped: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for task in &data.tasks {
         let patients: Vec<String> = task.train.slices.slices.iter().map(|s| s.patient_id.clone()).collect();
@@ -200,16 +243,35 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
             subsets.insert((task.name.clone(), seed), s);
         }
     }
+    Ok((subsets, skipped))
+}
 
-    // 3. Evaluations.
-    let results_path = out.join("results.csv");
-    let mut table = ResultsTable::load(&results_path)?;
+/// The protocols of `cfg`, in the order they are run.
+fn protocols(cfg: &StudyConfig) -> Vec<Protocol> {
+    let mut p = vec![Protocol::Finetune];
+    if cfg.finetune.linear_probe {
+        p.push(Protocol::LinearProbe);
+    }
+    if cfg.finetune.knn_k > 0 {
+        p.push(Protocol::Knn);
+    }
+    p
+}
+
+/// Runs every evaluation not yet in `table`, saving the table after each; returns how many ran.
+#[allow(clippy::too_many_arguments)]
+fn evaluate_all(
+    cfg: &StudyConfig,
+    data: &StudyData,
+    inits: &[(String, Init)],
+    subsets: &Subsets,
+    table: &mut ResultsTable,
+    results_path: &Path,
+    backbone: &ctssl_backbones::ResNetConfig,
+    device: &Device,
+) -> Result<usize> {
     let done = table.done();
-    let protocols: Vec<Protocol> = if cfg.finetune.linear_probe {
-        vec![Protocol::Finetune, Protocol::LinearProbe]
-    } else {
-        vec![Protocol::Finetune]
-    };
+    let protocols = protocols(cfg);
     let key = |task: &str, init: &str, protocol: Protocol, fraction: f64, seed: u64| RunKey {
         task: task.to_string(),
         init: init.to_string(),
@@ -219,7 +281,7 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
     };
     let mut todo = 0u64;
     for task in &data.tasks {
-        for (name, _) in &inits {
+        for (name, _) in inits {
             for &seed in &cfg.protocol.seeds {
                 for sub in &subsets[&(task.name.clone(), seed)].subsets {
                     for &p in &protocols {
@@ -232,8 +294,9 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
     let pb = bar(todo, "evaluating");
     let mut evaluated = 0usize;
     for task in &data.tasks {
-        for (name, init) in &inits {
-            let mut features: Option<TaskFeatures> = None;
+        for (name, init) in inits {
+            // Frozen features: once per encoder, once per seed for random weights.
+            let mut features: BTreeMap<u64, TaskFeatures> = BTreeMap::new();
             for &seed in &cfg.protocol.seeds {
                 for sub in &subsets[&(task.name.clone(), seed)].subsets {
                     let point = EvalPoint { task, init_name: name, subset: sub, seed };
@@ -244,25 +307,31 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
                         pb.set_message(format!("{} {name}", task.name));
                         let row = match p {
                             Protocol::Finetune => {
-                                finetune_point(point, init, &backbone, &cfg.finetune, cfg.model.image_size, device)?
+                                finetune_point(point, init, backbone, &cfg.finetune, cfg.model.image_size, device)?
                             }
-                            Protocol::LinearProbe => {
-                                if features.is_none() {
-                                    features =
-                                        Some(task_features(&backbone, init, task, cfg.model.image_size, device)?);
+                            Protocol::LinearProbe | Protocol::Knn => {
+                                let fseed = if init.seeded() { seed } else { 0 };
+                                if !features.contains_key(&fseed) {
+                                    let f = task_features(backbone, init, task, fseed, cfg.model.image_size, device)?;
+                                    features.insert(fseed, f);
                                 }
-                                let f = features.as_ref().ok_or_else(|| PipelineError::Data("no features".into()))?;
-                                probe_point(point, f, &cfg.finetune)?
+                                let f = &features[&fseed];
+                                if p == Protocol::Knn {
+                                    knn_point(point, f, cfg.finetune.knn_k)?
+                                } else {
+                                    probe_point(point, f, &cfg.finetune)?
+                                }
                             }
                         };
                         let line = format!(
-                            "{:<6} {:<12} {:<12} {:>5.1} % seed {} : AUC {:.3} acc {:.3} ({:.1} s)",
+                            "{:<6} {:<12} {:<12} {:>5.1} % seed {} : AUC {:.3} ± {:.3} acc {:.3} ({:.1} s)",
                             row.task,
                             row.init,
                             row.protocol.name(),
                             row.fraction * 100.0,
                             row.seed,
                             row.roc_auc,
+                            row.roc_auc_se,
                             row.accuracy,
                             row.seconds
                         );
@@ -272,7 +341,7 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
                             pb.println(line);
                         }
                         table.push(row);
-                        table.save(&results_path)?;
+                        table.save(results_path)?;
                         evaluated += 1;
                         pb.inc(1);
                     }
@@ -281,13 +350,40 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
         }
     }
     pb.finish_and_clear();
+    Ok(evaluated)
+}
 
-    // 4. Report.
+/// What the report says about the run besides its results.
+fn run_facts(
+    cfg: &StudyConfig,
+    data: &StudyData,
+    pretrain_seconds: &BTreeMap<String, f64>,
+    evaluated: usize,
+    t0: Instant,
+    device: &Device,
+) -> RunFacts {
     let threads = rayon::current_num_threads();
+    let f = &cfg.finetune;
+    let budget = if f.steps > 0 {
+        format!(
+            "{} optimizer steps of the whole network at every fraction and for every initialisation, validation every {} steps",
+            f.steps, f.eval_every
+        )
+    } else {
+        format!("{} epochs ({} with the backbone frozen, for every initialisation)", f.epochs, f.frozen_epochs)
+    };
     let mut facts: Vec<(String, String)> = vec![
         ("preset".into(), cfg.preset.clone()),
         ("data".into(), data.description.clone()),
         ("data hash".into(), data.content_hash.clone()),
+        (
+            "split sizes (slices)".into(),
+            data.tasks
+                .iter()
+                .map(|t| format!("{} {} / {} / {}", t.name, t.train.len(), t.val.len(), t.test.len()))
+                .collect::<Vec<_>>()
+                .join("; "),
+        ),
         (
             "backbone".into(),
             format!(
@@ -302,8 +398,12 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
         (
             "pre-training".into(),
             format!(
-                "{} epochs, batch {}, seed {}; views: the study's recipe for MoCo v2 / BYOL / SwAV, each method's own otherwise",
-                cfg.pretrain.epochs, cfg.pretrain.batch_size, cfg.pretrain.seed
+                "{} epochs over the pool ({} slices), batch {}, seed {}; views `{}`",
+                cfg.pretrain.epochs,
+                data.pool.slices.len(),
+                cfg.pretrain.batch_size,
+                cfg.pretrain.seed,
+                cfg.pretrain.views
             ),
         ),
         (
@@ -313,35 +413,36 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
         (
             "fine-tuning".into(),
             format!(
-                "Adam lr {}, L2 weight decay {}, batch {}, {} epochs ({} with the backbone frozen), model kept on validation accuracy",
-                cfg.finetune.lr,
-                cfg.finetune.weight_decay,
-                cfg.finetune.batch_size,
-                cfg.finetune.epochs,
-                cfg.finetune.frozen_epochs
+                "Adam lr {}, L2 weight decay {}, batch {}, {budget}; augmentation {:?}; kept on validation {:?}",
+                f.lr, f.weight_decay, f.batch_size, f.augment, f.selection
             ),
         ),
         (
             "label fractions".into(),
             cfg.protocol.fractions.iter().map(|f| format!("{} %", f * 100.0)).collect::<Vec<_>>().join(", "),
         ),
-        ("seeds".into(), format!("{:?} (each draws its own nested, stratified, patient-level subsets)", cfg.protocol.seeds)),
+        (
+            "seeds".into(),
+            format!(
+                "{:?} (each draws its own nested, stratified, patient-level subsets, fine-tuning order and random weights)",
+                cfg.protocol.seeds
+            ),
+        ),
         ("git commit".into(), git_commit()),
         ("machine".into(), format!("{} {}, {threads} threads, device {device:?}", std::env::consts::OS, std::env::consts::ARCH)),
         ("this call".into(), format!("{evaluated} evaluations in {:.1} min", t0.elapsed().as_secs_f64() / 60.0)),
     ];
-    if cfg.finetune.linear_probe {
+    if f.linear_probe {
         facts.push((
             "linear probe".into(),
-            format!("{} epochs, lr {}, on frozen pooled features", cfg.finetune.probe_epochs, cfg.finetune.probe_lr),
+            format!(
+                "{} epochs, lr {}, on frozen pooled features, kept on validation {:?}",
+                f.probe_epochs, f.probe_lr, f.selection
+            ),
         ));
     }
-    let report = write_report(out, &table.rows, &facts, &skipped)?;
-    Ok(StudyOutcome {
-        report,
-        results: results_path,
-        rows: table.rows.len(),
-        evaluated,
-        seconds: t0.elapsed().as_secs_f64(),
-    })
+    if f.knn_k > 0 {
+        facts.push(("kNN".into(), format!("k = {}, cosine similarity, votes weighted exp(s / 0.07)", f.knn_k)));
+    }
+    facts
 }
