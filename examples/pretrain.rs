@@ -75,6 +75,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
             steps_per_epoch: 0,
             lr_scale: cfg.pretrain.lr_scale,
             seed: a.seed,
+            decoder_width: cfg.pretrain.spark_decoder_width,
         },
         views: if a.own_views { Views::Own } else { Views::from_name(&cfg.pretrain.views)? },
         input: cfg.input()?,

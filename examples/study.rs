@@ -33,7 +33,7 @@ struct Args {
     /// Run folder (default: runs/study-<preset>); the same folder resumes a stopped study.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Methods, comma separated (spark, simclr, moco_v2, byol, swav, barlow_twins, vicreg, dino).
+    /// Methods, comma separated (spark, simclr, moco_v2, byol, swav, barlow_twins, vicreg, dino; `all`).
     #[arg(long, value_delimiter = ',')]
     methods: Option<Vec<String>>,
     /// Tasks, comma separated (lung, organ, head; or the tasks of --labels, `all` for every one).
@@ -83,7 +83,11 @@ fn resolve(a: &Args) -> Result<StudyConfig, Box<dyn std::error::Error>> {
         None => StudyConfig::preset(&a.preset)?,
     };
     if let Some(m) = &a.methods {
-        cfg.pretrain.methods = m.clone();
+        cfg.pretrain.methods = if m.iter().any(|x| x == "all") {
+            ctssl::pipeline::methods::METHODS.iter().map(|s| s.to_string()).collect()
+        } else {
+            m.clone()
+        };
     }
     if let Some(t) = &a.tasks {
         cfg.protocol.tasks = t.clone();

@@ -7,6 +7,7 @@ use ctssl_augment::{Standardize, WindowStep};
 use ctssl_backbones::{ResNetConfig, Stem};
 use ctssl_io::HuWindow;
 use ctssl_train::eval::{Augment, InputMapping, Selection};
+use ctssl_train::study::permille;
 use serde::{Deserialize, Serialize};
 
 use super::error::{PipelineError, Result};
@@ -55,6 +56,13 @@ pub struct DataConfig {
     /// `phantom`: side of the synthetic slices in pixels (views are then made at `model.image_size`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phantom_image_size: Option<usize>,
+    /// `phantom`: multiplies the lesion sizes of the lung and head tasks (1: the phantom's defaults).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lesion_scale: Option<f32>,
+    /// `phantom`: fewest lesion pixels for a slice to be positive in the lung and head tasks (slices with
+    /// fewer but some are left out: a lesion clipped to a few pixels is a label no reader would give).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_lesion_pixels: Option<u32>,
     /// `dicom`: folder of unlabeled CT for pre-training (scanned recursively).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pretrain_dir: Option<PathBuf>,
@@ -85,10 +93,14 @@ pub struct PhantomData {
     pub slices: [usize; 2],
     /// Image side.
     pub image_size: usize,
+    /// Lesion size factor.
+    pub lesion_scale: f32,
+    /// Fewest lesion pixels of a positive slice (`None`: the phantom's default).
+    pub min_lesion_pixels: Option<u32>,
 }
 
 impl DataConfig {
-    const PHANTOM_KEYS: [&'static str; 10] = [
+    const PHANTOM_KEYS: [&'static str; 12] = [
         "phantom_seed",
         "train_patients",
         "val_patients",
@@ -99,6 +111,8 @@ impl DataConfig {
         "torso_slices",
         "head_slices",
         "phantom_image_size",
+        "lesion_scale",
+        "min_lesion_pixels",
     ];
     const DICOM_KEYS: [&'static str; 4] = ["pretrain_dir", "labels_csv", "val_fraction", "test_fraction"];
 
@@ -114,6 +128,8 @@ impl DataConfig {
             self.torso_slices.is_some(),
             self.head_slices.is_some(),
             self.phantom_image_size.is_some(),
+            self.lesion_scale.is_some(),
+            self.min_lesion_pixels.is_some(),
             self.pretrain_dir.is_some(),
             self.labels_csv.is_some(),
             self.val_fraction.is_some(),
@@ -154,6 +170,8 @@ impl DataConfig {
             pool_lesions: self.pretrain_lesions.unwrap_or(true),
             slices: [need(self.torso_slices, "torso_slices")?, need(self.head_slices, "head_slices")?],
             image_size: need(self.phantom_image_size, "phantom_image_size")?,
+            lesion_scale: self.lesion_scale.unwrap_or(1.0),
+            min_lesion_pixels: self.min_lesion_pixels,
         })
     }
 
@@ -176,6 +194,9 @@ impl DataConfig {
             let p = self.phantom()?;
             if p.split.iter().any(|&n| n < 2) {
                 return bad(format!("data: train / val / test patients {:?} must each be at least 2", p.split));
+            }
+            if !(p.lesion_scale.is_finite() && p.lesion_scale > 0.0) {
+                return bad(format!("data.lesion_scale {} must be positive", p.lesion_scale));
             }
         } else {
             if self.labels_csv.is_none() && self.pretrain_dir.is_none() {
@@ -227,6 +248,10 @@ pub struct PretrainConfig {
     pub checkpoint_every: u64,
     /// Seed of the pre-training runs (initialisation, views, masks).
     pub seed: u64,
+    /// SparK's decoder width (absent: SparK's default for the backbone). The decoder is most of a SparK
+    /// step on a small backbone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub spark_decoder_width: Option<usize>,
     /// Whose views: `ct` (the study's recipe without flips: keeps left and right), `study` (the reference
     /// study's, with flips and 180° rotations) or `own` (each method's published recipe).
     #[serde(default = "default_views")]
@@ -295,6 +320,13 @@ pub struct ProtocolConfig {
     pub fractions: Vec<f64>,
     /// Seeds: each draws its own subsets and fine-tunes with its own randomness.
     pub seeds: Vec<u64>,
+    /// Fractions that are also fine-tuned (the frozen-feature protocols run at every fraction); absent:
+    /// all. Fine-tuning is the expensive protocol: a CPU preset spends it where the question is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finetune_fractions: Option<Vec<f64>>,
+    /// Fine-tuning runs with the first this many seeds (the frozen-feature protocols with all); absent: all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finetune_seeds: Option<usize>,
     /// Also fine-tune from random initialisation (the baseline).
     pub random_init: bool,
     /// A second random initialisation (`random_b`, other weights, same subsets and seeds) compared with
@@ -363,6 +395,17 @@ impl StudyConfig {
         }
         if self.protocol.seeds.is_empty() || self.protocol.fractions.is_empty() || self.protocol.tasks.is_empty() {
             return bad("protocol needs at least one task, fraction and seed".into());
+        }
+        if let Some(f) = self.protocol.finetune_fractions.iter().flatten().find(|f| {
+            !self.protocol.fractions.iter().any(|g| permille(*g) == permille(**f))
+        }) {
+            return bad(format!("protocol.finetune_fractions: {f} is not one of protocol.fractions"));
+        }
+        if self.protocol.finetune_seeds.is_some_and(|n| n == 0 || n > self.protocol.seeds.len()) {
+            return bad(format!(
+                "protocol.finetune_seeds must be 1..={} (the number of seeds)",
+                self.protocol.seeds.len()
+            ));
         }
         let f = &self.finetune;
         match (f.steps, f.epochs) {
@@ -444,6 +487,8 @@ mod tests {
             assert_eq!(again, cfg);
         }
         assert!(StudyConfig::preset("gpu-fast").is_err());
+        // the shortened main job of CI
+        StudyConfig::from_toml(include_str!("../../.ci/smoke.toml"), ".ci/smoke.toml").unwrap();
     }
 
     #[test]

@@ -112,6 +112,20 @@ fn class_names(task: Task) -> Vec<String> {
     }
 }
 
+/// The lung and head lesions of `config` scaled in size by `scale`, and the fewest lesion pixels of a
+/// positive slice set where given.
+fn scale_lesions(mut config: PhantomConfig, scale: f32, min_pixels: Option<u32>) -> PhantomConfig {
+    let s = |r: (f32, f32)| (r.0 * scale, r.1 * scale);
+    config.lung.lesion_radius_mm = s(config.lung.lesion_radius_mm);
+    config.head.blob_radius_mm = s(config.head.blob_radius_mm);
+    config.head.subdural_thickness_mm = s(config.head.subdural_thickness_mm);
+    if let Some(m) = min_pixels {
+        config.lung.min_lesion_pixels = m;
+        config.head.min_lesion_pixels = m;
+    }
+    config
+}
+
 /// The synthetic patients of `cfg` as a pool and the requested tasks (the phantom's own patient splits,
 /// of the configured sizes for each body part).
 pub fn phantom_data(cfg: &DataConfig, tasks: &[String]) -> Result<StudyData> {
@@ -130,6 +144,7 @@ pub fn phantom_data(cfg: &DataConfig, tasks: &[String]) -> Result<StudyData> {
         pretrain_lesions: p.pool_lesions,
         ..PhantomConfig::default()
     };
+    let phantom = scale_lesions(phantom, p.lesion_scale, p.min_lesion_pixels);
     let dataset = Dataset::generate(phantom)?;
     let mut pool = InMemorySlices::new();
     for (p, k) in dataset.pretrain_slices() {

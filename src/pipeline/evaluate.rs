@@ -38,7 +38,7 @@ pub enum Init {
 const CONTROL_SEED: u64 = 0x6e65_6761_7469_7665;
 
 /// Draws of the patient-level bootstrap of a test AUC.
-const BOOTSTRAP_DRAWS: usize = 200;
+const BOOTSTRAP_DRAWS: usize = 100;
 
 impl Init {
     /// Whether the features depend on the evaluation seed (random weights are drawn per seed, so the

@@ -71,6 +71,8 @@ pub struct RunShape {
     pub lr_scale: f64,
     /// Seed of the run.
     pub seed: u64,
+    /// SparK's decoder width (`None`: SparK's default for the backbone); other methods ignore it.
+    pub decoder_width: Option<usize>,
 }
 
 /// Builds method `name` on `backbone` for a run of `shape`.

@@ -27,6 +27,9 @@ pub fn spark_run(
     if no_flip {
         cfg.recipe = "spark_ct".into();
     }
+    if let Some(w) = shape.decoder_width {
+        cfg = cfg.with_decoder_width(w);
+    }
     if !paper {
         cfg.optimizer.base_lr = SMALL_BASE_LR;
     }

@@ -200,6 +200,7 @@ fn pretrain_all(
                 steps_per_epoch: 0,
                 lr_scale: cfg.pretrain.lr_scale,
                 seed: cfg.pretrain.seed,
+                decoder_width: cfg.pretrain.spark_decoder_width,
             },
             views,
             input: input.clone(),
@@ -246,9 +247,13 @@ fn draw_subsets(cfg: &StudyConfig, data: &StudyData) -> Result<(Subsets, BTreeMa
     Ok((subsets, skipped))
 }
 
-/// The protocols of `cfg`, in the order they are run.
-fn protocols(cfg: &StudyConfig) -> Vec<Protocol> {
-    let mut p = vec![Protocol::Finetune];
+/// The protocols of `cfg` at `fraction` for the seed at `seed_index`, in the order they are run: the
+/// frozen-feature protocols everywhere, fine-tuning at its fractions and seeds.
+fn protocols(cfg: &StudyConfig, fraction: f64, seed_index: usize) -> Vec<Protocol> {
+    let pr = &cfg.protocol;
+    let finetune = pr.finetune_seeds.is_none_or(|n| seed_index < n)
+        && pr.finetune_fractions.as_ref().is_none_or(|f| f.iter().any(|g| permille(*g) == permille(fraction)));
+    let mut p = if finetune { vec![Protocol::Finetune] } else { Vec::new() };
     if cfg.finetune.linear_probe {
         p.push(Protocol::LinearProbe);
     }
@@ -271,7 +276,6 @@ fn evaluate_all(
     device: &Device,
 ) -> Result<usize> {
     let done = table.done();
-    let protocols = protocols(cfg);
     let key = |task: &str, init: &str, protocol: Protocol, fraction: f64, seed: u64| RunKey {
         task: task.to_string(),
         init: init.to_string(),
@@ -282,9 +286,9 @@ fn evaluate_all(
     let mut todo = 0u64;
     for task in &data.tasks {
         for (name, _) in inits {
-            for &seed in &cfg.protocol.seeds {
+            for (si, &seed) in cfg.protocol.seeds.iter().enumerate() {
                 for sub in &subsets[&(task.name.clone(), seed)].subsets {
-                    for &p in &protocols {
+                    for p in protocols(cfg, sub.fraction, si) {
                         todo += u64::from(!done.contains(&key(&task.name, name, p, sub.fraction, seed)));
                     }
                 }
@@ -297,10 +301,10 @@ fn evaluate_all(
         for (name, init) in inits {
             // Frozen features: once per encoder, once per seed for random weights.
             let mut features: BTreeMap<u64, TaskFeatures> = BTreeMap::new();
-            for &seed in &cfg.protocol.seeds {
+            for (si, &seed) in cfg.protocol.seeds.iter().enumerate() {
                 for sub in &subsets[&(task.name.clone(), seed)].subsets {
                     let point = EvalPoint { task, init_name: name, subset: sub, seed };
-                    for &p in &protocols {
+                    for p in protocols(cfg, sub.fraction, si) {
                         if done.contains(&key(&task.name, name, p, sub.fraction, seed)) {
                             continue;
                         }
