@@ -1,8 +1,9 @@
-//! Conformance against pydicom: every file of `shared/conformance` decodes to pydicom's values,
-//! every broken file gives a typed error, and nothing panics.
+//! Conformance against pydicom: every file of the corpus decodes to pydicom's values, every broken
+//! file gives a typed error, and nothing panics.
 //!
-//! The corpus is looked for in `$CTSSL_CONFORMANCE_DIR`, else `../shared/conformance` beside the
-//! repository. A missing corpus fails the test with the paths it tried.
+//! The corpus is the repository's `tests/data/conformance` (pydicom's test files, MIT; see its
+//! `LICENSE`); `$CTSSL_CONFORMANCE_DIR` points the test at another copy. A missing corpus fails the
+//! test with the paths it tried.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,7 +14,7 @@ use serde_json::Value;
 fn corpus_dir() -> PathBuf {
     let tried: Vec<PathBuf> = match std::env::var_os("CTSSL_CONFORMANCE_DIR") {
         Some(dir) => vec![PathBuf::from(dir)],
-        None => vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance")],
+        None => vec![PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/conformance")],
     };
     for dir in &tried {
         if dir.join("reference.jsonl").is_file() && dir.join("dicom").is_dir() {
