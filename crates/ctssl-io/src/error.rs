@@ -80,6 +80,19 @@ pub enum IoError {
         /// What failed.
         reason: String,
     },
+    /// The file declares more than a configured limit allows (an image larger than
+    /// `ReadOptions::max_image_bytes`, a deflated data set that inflates beyond it).
+    #[error("{path}: {what} of {size} bytes exceeds the limit of {limit} bytes")]
+    LimitExceeded {
+        /// The file.
+        path: PathBuf,
+        /// What is too large, for example `declared image (512x512, 100000 frames, 1 sample)`.
+        what: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// Slices that cannot form one volume.
     #[error("series {series_uid}: {reason}")]
     Series {
@@ -139,6 +152,7 @@ impl IoError {
             IoError::Color { .. } => "color",
             IoError::UnsupportedTransferSyntax { .. } => "unsupported_transfer_syntax",
             IoError::Decode { .. } => "decode",
+            IoError::LimitExceeded { .. } => "limit_exceeded",
             IoError::Series { .. } => "series",
             IoError::Cache { .. } => "cache",
             IoError::Write { .. } => "write",
