@@ -439,7 +439,11 @@ pub(crate) fn open_checked(path: &Path, header_only: bool, max_inflated: u64) ->
 /// Parse bytes the bounds check passed. A panic of the parser is contained as a typed error.
 fn parse_checked(path: &Path, checked: Checked) -> Result<Opened> {
     let not_dicom = |reason: String| IoError::NotDicom { path: path.to_path_buf(), reason };
-    let meta = FileMetaTable::from_reader(&checked.meta[..]).map_err(|e| not_dicom(error_chain(&e)))?;
+    let meta = FileMetaTable::from_reader(&checked.meta[..]).map_err(|e| IoError::Unparsable {
+        path: path.to_path_buf(),
+        what: "the file meta group".into(),
+        source: Box::new(e),
+    })?;
     let ts = match checked.syntax {
         Syntax::ImplicitLe => entries::IMPLICIT_VR_LITTLE_ENDIAN.erased(),
         Syntax::ExplicitLe => entries::EXPLICIT_VR_LITTLE_ENDIAN.erased(),
@@ -451,11 +455,11 @@ fn parse_checked(path: &Path, checked: Checked) -> Result<Opened> {
     let obj = match parsed {
         Ok(Ok(obj)) => obj,
         Ok(Err(e)) => {
-            let mut reason = error_chain(&e);
+            let mut what = "the data set".to_string();
             if let Some(r) = checked.repairs.first() {
-                reason.push_str(&format!(" (after the bounds check: {r})"));
+                what.push_str(&format!(" (after the bounds check: {r})"));
             }
-            return Err(not_dicom(reason));
+            return Err(IoError::Unparsable { path: path.to_path_buf(), what, source: Box::new(e) });
         }
         Err(panic) => return Err(not_dicom(format!("the DICOM parser panicked: {}", panic_message(&*panic)))),
     };

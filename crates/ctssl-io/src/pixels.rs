@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codecs::{self, frame_streams};
 use crate::error::{IoError, Result};
-use crate::header::{error_chain, panic_message, ImageHeader, PixelLayout};
+use crate::header::{panic_message, ImageHeader, PixelLayout};
 use crate::preflight::PixelState;
 use crate::transfer_syntax::{transfer_syntax_info, PixelEncoding};
 
@@ -221,7 +221,12 @@ fn stored_bytes<'a>(obj: &'a DefaultDicomObject, header: &ImageHeader) -> Result
             }
             let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data()))
                 .map_err(|p| decode_error(header, format!("the JPEG 2000 codec panicked: {}", panic_message(&*p))))?
-                .map_err(|e| decode_error(header, error_chain(&e)))?;
+                .map_err(|e| IoError::Codec {
+                    path: header.path.clone(),
+                    transfer_syntax: header.transfer_syntax_name().to_string(),
+                    what: "JPEG 2000 frames".into(),
+                    source: Box::new(e),
+                })?;
             let layout = PixelLayout { bits_allocated: decoded.bits_allocated(), ..header.layout };
             Ok((Cow::Owned(decoded.into_data()), layout))
         }

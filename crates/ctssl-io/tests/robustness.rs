@@ -271,3 +271,22 @@ fn short_fuzz_run_finds_no_panic_and_stays_within_the_memory_bound() {
     }
     assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
 }
+
+#[test]
+fn a_parser_refusal_keeps_the_parser_error_as_its_source() {
+    let _guard = serial();
+    // CT_small.dcm with a 4-byte File Meta Information Version (0002,0001): every length is sound,
+    // but the parser of the file meta group accepts only 2 bytes.
+    let mut bytes = std::fs::read(conformance("CT_small.dcm")).expect("read");
+    let at =
+        bytes.windows(12).position(|w| w == [0x02, 0, 0x01, 0, b'O', b'B', 0, 0, 2, 0, 0, 0]).expect("(0002,0001)");
+    bytes[at + 8] = 4;
+    bytes.splice(at + 14..at + 14, [0u8, 0]);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("meta_version_4_bytes.dcm");
+    std::fs::write(&path, &bytes).expect("write");
+    let err = read_image(&path).expect_err("meta version of 4 bytes");
+    assert_eq!(err.kind(), "not_dicom", "{err:?}");
+    assert!(std::error::Error::source(&err).is_some(), "{err:?}");
+    assert!(err.message_with_causes().contains("meta_version_4_bytes.dcm"), "{}", err.message_with_causes());
+}
