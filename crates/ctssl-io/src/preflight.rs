@@ -180,32 +180,6 @@ pub(crate) fn check(
     meta_bytes.extend_from_slice(&meta_len.to_le_bytes());
     meta_bytes.extend_from_slice(&meta);
 
-    let mut repairs = Vec::new();
-    // The data set: inflated here when deflated.
-    let inflated;
-    let (body, body_len, base) = if transfer_syntax == DEFLATED {
-        if (data.len() as u64) < file_len {
-            return Ok(Err(NeedMore(file_len)));
-        }
-        let mut out = Vec::new();
-        let mut decoder = flate2::read::DeflateDecoder::new(&data[pos..]).take(max_inflated.saturating_add(1));
-        if let Err(e) = decoder.read_to_end(&mut out) {
-            repairs.push(format!("deflated data set is corrupt after {} inflated bytes: {e}", out.len()));
-        }
-        if out.len() as u64 > max_inflated {
-            return Err(IoError::LimitExceeded {
-                path: path.to_path_buf(),
-                what: "inflated data set".into(),
-                size: out.len() as u64,
-                limit: max_inflated,
-            });
-        }
-        inflated = out;
-        (&inflated[..], inflated.len() as u64, 0usize)
-    } else {
-        (data, file_len, pos)
-    };
-
     let declared = if transfer_syntax == "1.2.840.10008.1.2" {
         Syntax::ImplicitLe
     } else if transfer_syntax == "1.2.840.10008.1.2.2" {
@@ -213,6 +187,68 @@ pub(crate) fn check(
     } else {
         Syntax::ExplicitLe
     };
+    let walked = if transfer_syntax == DEFLATED {
+        if (data.len() as u64) < file_len {
+            return Ok(Err(NeedMore(file_len)));
+        }
+        // Inflate as far as the walk needs: a header-only read stops at the pixel data, so it
+        // inflates little more than the header; a full read inflates all, up to the limit.
+        let limit = max_inflated.saturating_add(1);
+        let mut target = if header_only { 64 * 1024 } else { limit };
+        loop {
+            let mut out = Vec::new();
+            let mut repairs = Vec::new();
+            let mut decoder = flate2::read::DeflateDecoder::new(&data[pos..]).take(target.min(limit));
+            if let Err(e) = decoder.read_to_end(&mut out) {
+                repairs.push(format!("deflated data set is corrupt after {} inflated bytes: {e}", out.len()));
+            }
+            if out.len() as u64 > max_inflated {
+                return Err(IoError::LimitExceeded {
+                    path: path.to_path_buf(),
+                    what: "inflated data set".into(),
+                    size: out.len() as u64,
+                    limit: max_inflated,
+                });
+            }
+            let whole = (out.len() as u64) < target.min(limit);
+            let body_len = if whole { out.len() as u64 } else { max_inflated };
+            match walk(&out, body_len, 0, declared, &transfer_syntax, header_only, repairs) {
+                Ok(w) => break w,
+                Err(NeedMore(n)) if !whole => target = n.max(2 * target),
+                Err(NeedMore(n)) => {
+                    return Err(not_dicom(format!("the inflated data set needs {n} bytes, it has {}", out.len())))
+                }
+            }
+        }
+    } else {
+        match walk(data, file_len, pos, declared, &transfer_syntax, header_only, Vec::new()) {
+            Ok(w) => w,
+            Err(need) => return Ok(Err(need)),
+        }
+    };
+    let Walked { syntax, dataset, pixel, repairs } = walked;
+    Ok(Ok(Checked { meta: meta_bytes, syntax, dataset, pixel, repairs }))
+}
+
+/// The checked data set: how to parse it, its bytes, its pixel data, what was repaired.
+struct Walked {
+    syntax: Syntax,
+    dataset: Vec<u8>,
+    pixel: PixelState,
+    repairs: Vec<String>,
+}
+
+/// Walk the data set `body[base..]` (of `body_len` bytes in all, more than `body.len()` while a
+/// header-only read has not read it all) and keep the elements that pass.
+fn walk(
+    body: &[u8],
+    body_len: u64,
+    base: usize,
+    declared: Syntax,
+    transfer_syntax: &str,
+    header_only: bool,
+    mut repairs: Vec<String>,
+) -> std::result::Result<Walked, NeedMore> {
     // Like pydicom: the first element shows whether the data set is really explicit or implicit VR.
     let syntax = match (declared, body.get(base + 4..base + 6)) {
         (Syntax::ExplicitLe, Some(vr)) if VR::from_binary([vr[0], vr[1]]).is_none() => {
@@ -234,7 +270,7 @@ pub(crate) fn check(
     while pos < body.len() || (pos as u64) < body_len {
         if pos + 8 > body.len() {
             if walker.more(pos as u64 + 8) {
-                return Ok(Err(NeedMore(pos as u64 + 8)));
+                return Err(NeedMore(pos as u64 + 8));
             }
             repairs.push(format!("{} stray byte(s) at the end of the data set", body.len() - pos));
             break;
@@ -254,6 +290,13 @@ pub(crate) fn check(
             Ok(end) => {
                 if tag == PIXEL_DATA {
                     pixel = PixelState::Complete;
+                    if walker.misaligned_words(pos) {
+                        // Read as 16-bit words, an odd length leaves a byte behind: nothing after
+                        // the pixel data can be read in step, so the data set ends with it.
+                        repairs.push("pixel data of odd length: the data set ends after it".into());
+                        kept.push(pos..end);
+                        break;
+                    }
                 }
                 if walker.is_undefined_un(pos) || walker.nested_un.get() {
                     repairs.push(format!(
@@ -264,7 +307,7 @@ pub(crate) fn check(
                 }
                 pos = end;
             }
-            Err(Fault::NeedMore(n)) => return Ok(Err(NeedMore(n))),
+            Err(Fault::NeedMore(n)) => return Err(NeedMore(n)),
             Err(Fault::Truncated(why)) => {
                 if tag == PIXEL_DATA {
                     pixel = walker.truncated_pixels(pos);
@@ -303,7 +346,7 @@ pub(crate) fn check(
     if let Some(delimiter) = closing {
         dataset.extend_from_slice(&delimiter);
     }
-    Ok(Ok(Checked { meta: meta_bytes, syntax, dataset, pixel, repairs }))
+    Ok(Walked { syntax, dataset, pixel, repairs })
 }
 
 fn long_length(vr: VR) -> bool {
@@ -331,6 +374,25 @@ fn long_length(vr: VR) -> bool {
             | VR::UL
             | VR::US
     )
+}
+
+/// Bytes of one value of a binary VR, as the parser reads it (1 for bytes and text).
+fn value_unit(vr: VR) -> usize {
+    match vr {
+        VR::US | VR::OW | VR::SS => 2,
+        VR::AT | VR::FL | VR::OF | VR::SL | VR::OL | VR::UL => 4,
+        VR::FD | VR::OD | VR::SV | VR::OV | VR::UV => 8,
+        _ => 1,
+    }
+}
+
+/// A fault inside a container: the container cannot be resumed after the inner element, only
+/// skipped as a whole (when its own length is sound) or cut.
+fn inside(f: Fault) -> Fault {
+    match f {
+        Fault::Malformed { why, .. } => Fault::Malformed { why, skip_to: None },
+        other => other,
+    }
 }
 
 enum Fault {
@@ -436,6 +498,12 @@ impl Walker<'_> {
         }
     }
 
+    /// Whether the element at `pos` is read as 16-bit words but has an odd length.
+    fn misaligned_words(&self, pos: usize) -> bool {
+        self.header(pos, self.data.len(), false)
+            .is_ok_and(|h| h.len != UNDEFINED && value_unit(h.vr) == 2 && h.len % 2 == 1)
+    }
+
     /// Whether the element at `pos` (top level, explicit VR) is a `UN` of undefined length.
     fn is_undefined_un(&self, pos: usize) -> bool {
         self.syntax != Syntax::ImplicitLe
@@ -473,6 +541,15 @@ impl Walker<'_> {
         }
         self.need(value, h.len as u64, limit, &format!("the value of {}", h.tag))?;
         let end = value + h.len as usize;
+        // The parser reads binary values in whole units and would leave the rest of a length that is
+        // not a multiple of the unit behind, misreading every element after it.
+        let unit = value_unit(h.vr);
+        if h.len as usize % unit != 0 && h.tag != PIXEL_DATA {
+            return Err(Fault::Malformed {
+                why: format!("{} of VR {:?} has {} bytes, not a multiple of {unit}", h.tag, h.vr, h.len),
+                skip_to: Some(end),
+            });
+        }
         if h.vr == VR::SQ {
             return self.items(value, Some(end), end, depth + 1, implicit_here).map_err(|f| match f {
                 Fault::Malformed { why, .. } | Fault::Truncated(why) => Fault::Malformed { why, skip_to: Some(end) },
@@ -522,13 +599,13 @@ impl Walker<'_> {
                         pos += 8;
                         break;
                     }
-                    pos = self.element_in(pos, limit, depth, implicit)?;
+                    pos = self.element_in(pos, limit, depth, implicit).map_err(inside)?;
                 }
             } else {
                 self.need(pos, len as u64, limit, "a sequence item")?;
                 let item_end = pos + len as usize;
                 while pos < item_end {
-                    pos = self.element_in(pos, item_end, depth, implicit)?;
+                    pos = self.element_in(pos, item_end, depth, implicit).map_err(inside)?;
                 }
             }
         }

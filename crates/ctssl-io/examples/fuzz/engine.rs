@@ -30,8 +30,48 @@ fn typed<T>(r: ctssl_io::Result<T>) -> ReadOutcome {
     r.map(|_| ()).map_err(|e| (e.kind().to_string(), e.to_string()))
 }
 
+/// The decoded image a DICOM file declares; for a deflated file at least its inflated data set
+/// (compressed data may legitimately expand a thousandfold).
 fn dicom_declared(path: &Path) -> u64 {
-    ctssl_io::read_header(path).map(|h| h.sample_count() as u64 * 4).unwrap_or(0)
+    let image = ctssl_io::read_header(path).map(|h| h.sample_count() as u64 * 4).unwrap_or(0);
+    image.max(inflated_len(path))
+}
+
+/// Bytes of the inflated data set of a file of the deflated transfer syntax, else 0.
+fn inflated_len(path: &Path) -> u64 {
+    let Ok(data) = std::fs::read(path) else { return 0 };
+    if data.get(128..132) != Some(b"DICM") {
+        return 0;
+    }
+    // The file meta group: explicit VR little endian elements of group 0002.
+    let (mut pos, mut deflated) = (132usize, false);
+    while let Some(h) = data.get(pos..pos + 8).filter(|h| h[0] == 2 && h[1] == 0) {
+        let long = matches!(&h[4..6], b"OB" | b"OW" | b"SQ" | b"UN" | b"UT" | b"UC" | b"UR");
+        let (size, len) = if long {
+            let Some(l) = data.get(pos + 8..pos + 12) else { return 0 };
+            (12, u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize)
+        } else {
+            (8, u16::from_le_bytes([h[6], h[7]]) as usize)
+        };
+        let Some(value) = data.get(pos + size..pos + size + len) else { return 0 };
+        if h[2..4] == [0x10, 0] {
+            deflated = value.starts_with(b"1.2.840.10008.1.2.1.99");
+        }
+        pos += size + len;
+    }
+    if !deflated {
+        return 0;
+    }
+    // Count what inflates, up to a corrupt point (small reads: an error loses only the last one).
+    let mut decoder = flate2::read::DeflateDecoder::new(&data[pos..]);
+    let (mut total, mut buf) = (0u64, [0u8; 1024]);
+    while let Ok(n) = std::io::Read::read(&mut decoder, &mut buf) {
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    total
 }
 
 /// Every reader of ctssl-io. A new reader is one more line, for example (once the modules exist)
@@ -54,7 +94,8 @@ pub const TARGETS: &[Target] = &[
 
 /// The memory a read may use: a fixed allowance, a multiple of the file's size (the file in
 /// memory, the checked copy the parser reads, the parsed elements), and three times the decoded
-/// image it declares (codec buffers, stored samples, the values) when that is within the limit.
+/// image it declares (codec buffers, stored samples, the values; for a deflated file at least its
+/// inflated data set) when that is within the limit.
 pub fn memory_bound(file_len: u64, declared: u64, options: &ReadOptions) -> u64 {
     let image = if declared <= options.max_image_bytes { declared } else { 0 };
     16 * (1 << 20) + 32 * file_len + 3 * image

@@ -176,6 +176,9 @@ fn limit_address_space(_bytes: u64) {
 // ---------------------------------------------------------------------------------------------
 // Supervisor.
 
+/// Inputs slower than this are saved (as `slow-*`) to look at; the hang timeout is separate.
+const SLOW_MS: f64 = 1000.0;
+
 struct Input {
     target: &'static str,
     seed_name: String,
@@ -193,6 +196,7 @@ struct Stats {
     aborts: usize,
     hangs: usize,
     over_bound: usize,
+    slow: usize,
     max_ms: f64,
     /// Per seed file: inputs, max peak, the bound at that input, max peak / bound.
     per_seed: BTreeMap<String, SeedStats>,
@@ -401,6 +405,10 @@ fn record(
 ) {
     stats.inputs += 1;
     stats.max_ms = stats.max_ms.max(ms);
+    if ms > SLOW_MS {
+        stats.slow += 1;
+        save(stats, input, "slow", &format!("{ms:.0} ms ({status})"), failures);
+    }
     match status {
         "ok" => stats.ok += 1,
         "PANIC" => {
@@ -411,6 +419,7 @@ fn record(
             *stats.errors.entry(format!("{}: {kind}", input.target)).or_default() += 1;
             if message.contains("panicked") {
                 stats.contained_panics += 1;
+                save(stats, input, "contained-panic", message, failures);
             }
         }
     }
@@ -455,10 +464,10 @@ fn summary(args: &Args, stats: &Stats, elapsed: Duration) -> String {
         args.max_image_mb,
         args.timeout_ms
     ));
-    s.push_str("| inputs | read | typed errors | panics | contained codec panics | aborts | hangs | over the memory bound | slowest input |\n|---|---|---|---|---|---|---|---|---|\n");
+    s.push_str("| inputs | read | typed errors | panics | contained panics | aborts | hangs | over the memory bound | slower than 1 s | slowest input |\n|---|---|---|---|---|---|---|---|---|---|\n");
     let errors: usize = stats.errors.values().sum();
     s.push_str(&format!(
-        "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} ms |\n\n",
+        "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} ms |\n\n",
         stats.inputs,
         stats.ok,
         errors,
@@ -467,11 +476,12 @@ fn summary(args: &Args, stats: &Stats, elapsed: Duration) -> String {
         stats.aborts,
         stats.hangs,
         stats.over_bound,
+        stats.slow,
         stats.max_ms
     ));
     s.push_str("Typed errors by reader and kind: ");
     s.push_str(&stats.errors.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>().join(", "));
-    s.push_str("\n\nPeak memory per seed file (the most any of its mutants allocated, against the bound at that input: 16 MiB + 32 × file size + 3 × declared image):\n\n");
+    s.push_str("\n\nPeak memory per seed file (the most any of its mutants allocated, against the bound at that input: 16 MiB + 32 × file size + 3 × declared image, or inflated data set for a deflated file):\n\n");
     s.push_str(
         "| seed file (reader) | inputs | max peak MiB | bound there MiB | max peak / bound |\n|---|---|---|---|---|\n",
     );
