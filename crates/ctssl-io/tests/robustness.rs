@@ -49,6 +49,45 @@ const FUZZ_FILES: &[&str] = &[
     "j2k-panic-1.dcm",
 ];
 
+/// Found by the project's harness (docs/fuzzing.md): a typed error or a read, within the bound.
+const HARNESS_FINDINGS: &[&str] = &[
+    "misaligned-value-1.dcm",
+    "misaligned-value-2.dcm",
+    "misaligned-value-3.dcm",
+    "misaligned-value-4.dcm",
+    "misaligned-value-5.dcm",
+    "deflate-expansion-1.dcm",
+];
+
+#[test]
+fn harness_findings_stay_within_the_memory_bound() {
+    let _guard = serial();
+    let options = ReadOptions::default();
+    for name in HARNESS_FINDINGS {
+        let path = data_dir().join("fuzz").join(name);
+        let len = std::fs::metadata(&path).expect("fuzz file").len();
+        for target in engine::TARGETS {
+            let declared = (target.declared_bytes)(&path);
+            let (outcome, peak) = measured(|| catch_unwind(|| (target.read)(&path, &options)));
+            let bound = engine::memory_bound(len, declared, &options);
+            assert!(outcome.is_ok(), "{name}, {}: panicked", target.name);
+            assert!(peak <= bound, "{name}, {}: peak {peak} bytes > bound {bound} (file {len} bytes)", target.name);
+            assert!(peak < 64 << 20, "{name}, {}: peak {peak} bytes", target.name);
+        }
+    }
+}
+
+#[test]
+fn a_binary_value_of_odd_length_does_not_put_the_parser_out_of_step() {
+    let _guard = serial();
+    // misaligned-value-3: (0008,0100) became VR SL with 6 bytes; read as 4-byte values, 2 bytes
+    // were left behind and the next "element" claimed 1.1 GB.
+    let path = data_dir().join("fuzz/misaligned-value-3.dcm");
+    let (result, peak) = measured(|| read_header(&path));
+    assert!(peak < 1 << 20, "peak {peak} bytes for a 3,308-byte file");
+    assert!(matches!(result, Err(IoError::MissingAttribute { .. })), "{result:?}");
+}
+
 #[test]
 fn fuzz_findings_give_typed_errors_within_the_memory_bound() {
     let _guard = serial();
