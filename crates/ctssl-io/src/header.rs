@@ -196,7 +196,19 @@ impl ImageHeader {
                 })
             }
         };
-        let samples_per_pixel = root.int(tags::SAMPLES_PER_PIXEL)?.unwrap_or(1).clamp(1, 4) as u16;
+        // Strict: the codecs size their frame buffers from the file's own value, so a clamped
+        // copy here would let them write into a buffer of another size.
+        let samples_per_pixel = match root.int(tags::SAMPLES_PER_PIXEL)? {
+            None => 1,
+            Some(n) if (1..=4).contains(&n) => n as u16,
+            Some(n) => {
+                return Err(IoError::InvalidAttribute {
+                    path: path.to_path_buf(),
+                    attribute: crate::attributes::attribute_name(tags::SAMPLES_PER_PIXEL),
+                    reason: format!("{n} (expected 1 to 4)"),
+                })
+            }
+        };
         let bits_allocated = root.required_int(tags::BITS_ALLOCATED, 1, 64)? as u16;
         if ![1, 8, 16, 32].contains(&bits_allocated) {
             return Err(IoError::InvalidAttribute {

@@ -78,6 +78,19 @@ fn harness_findings_stay_within_the_memory_bound() {
 }
 
 #[test]
+fn samples_per_pixel_outside_one_to_four_is_refused_before_the_codec() {
+    let _guard = serial();
+    // The JPEG 2000 adapter sizes its buffer from the file's Samples per Pixel (0 here) and
+    // panicked writing into it; the header now refuses the value instead of clamping it.
+    let path = data_dir().join("fuzz/samples-per-pixel-0.dcm");
+    let err = catch_unwind(|| read_image(&path)).expect("no panic").expect_err("spp 0");
+    assert!(
+        matches!(&err, IoError::InvalidAttribute { attribute, .. } if attribute.contains("SamplesPerPixel")),
+        "{err:?}"
+    );
+}
+
+#[test]
 fn a_binary_value_of_odd_length_does_not_put_the_parser_out_of_step() {
     let _guard = serial();
     // misaligned-value-3: (0008,0100) became VR SL with 6 bytes; read as 4-byte values, 2 bytes

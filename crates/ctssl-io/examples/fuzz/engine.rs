@@ -78,11 +78,12 @@ fn inflated_len(path: &Path) -> u64 {
 /// `Target { name: "image_file", extensions: &["png", "jpg", "jpeg"], read: |p, _| typed(ctssl_io::image_file::read(p)), declared_bytes: |_| 0 },`
 /// and `Target { name: "npz", extensions: &["npz"], read: |p, _| typed(ctssl_io::npz::read(p)), declared_bytes: |_| 0 },`.
 pub const TARGETS: &[Target] = &[
+    // A header read decodes no image, but it inflates a deflated data set up to the pixel data.
     Target {
         name: "dicom_header",
         extensions: &["dcm"],
         read: |p, _| typed(ctssl_io::read_header(p)),
-        declared_bytes: |_| 0,
+        declared_bytes: inflated_len,
     },
     Target {
         name: "dicom_image",
