@@ -81,14 +81,53 @@ pub(crate) enum PixelState {
 pub(crate) struct Checked {
     /// `DICM`, then the file meta group with a correct group length.
     pub meta: Vec<u8>,
-    /// How to parse `dataset`.
+    /// How to parse the data set.
     pub syntax: Syntax,
-    /// The data set elements that passed, in file order.
-    pub dataset: Vec<u8>,
+    /// The inflated data set of a deflated file; `kept` indexes it instead of the file.
+    pub inflated: Option<Vec<u8>>,
+    /// The byte ranges of the data set elements that passed, in file order (of the file's bytes,
+    /// or of `inflated`): nothing is copied.
+    pub kept: Vec<Range<usize>>,
+    /// A sequence delimiter to append after `kept` (pixel data whose delimiter is missing).
+    pub closing: Option<[u8; 8]>,
     /// The pixel data element.
     pub pixel: PixelState,
     /// What was cut, skipped or repaired, for diagnostics.
     pub repairs: Vec<String>,
+}
+
+impl Checked {
+    /// The checked data set as a reader over `file` (the bytes given to [`check`]), without copying.
+    pub fn reader<'a>(&'a self, file: &'a [u8]) -> Pieces<'a> {
+        let body = self.inflated.as_deref().unwrap_or(file);
+        let mut parts: Vec<&[u8]> = self.kept.iter().filter_map(|r| body.get(r.clone())).collect();
+        if let Some(c) = &self.closing {
+            parts.push(c);
+        }
+        Pieces { parts, at: 0 }
+    }
+}
+
+/// A reader over several byte slices in turn.
+pub(crate) struct Pieces<'a> {
+    parts: Vec<&'a [u8]>,
+    at: usize,
+}
+
+impl Read for Pieces<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        while let Some(part) = self.parts.get_mut(self.at) {
+            if part.is_empty() {
+                self.at += 1;
+                continue;
+            }
+            let n = part.len().min(buf.len());
+            buf[..n].copy_from_slice(&part[..n]);
+            *part = &part[n..];
+            return Ok(n);
+        }
+        Ok(0)
+    }
 }
 
 /// The pass needs bytes beyond the buffer (header-only reads grow their buffer and retry).
@@ -213,7 +252,7 @@ pub(crate) fn check(
             let whole = (out.len() as u64) < target.min(limit);
             let body_len = if whole { out.len() as u64 } else { max_inflated };
             match walk(&out, body_len, 0, declared, &transfer_syntax, header_only, repairs) {
-                Ok(w) => break w,
+                Ok(w) => break Walked { inflated: Some(out), ..w },
                 Err(NeedMore(n)) if !whole => target = n.max(2 * target),
                 Err(NeedMore(n)) => {
                     return Err(not_dicom(format!("the inflated data set needs {n} bytes, it has {}", out.len())))
@@ -226,14 +265,16 @@ pub(crate) fn check(
             Err(need) => return Ok(Err(need)),
         }
     };
-    let Walked { syntax, dataset, pixel, repairs } = walked;
-    Ok(Ok(Checked { meta: meta_bytes, syntax, dataset, pixel, repairs }))
+    let Walked { syntax, kept, closing, pixel, repairs, inflated } = walked;
+    Ok(Ok(Checked { meta: meta_bytes, syntax, inflated, kept, closing, pixel, repairs }))
 }
 
 /// The checked data set: how to parse it, its bytes, its pixel data, what was repaired.
 struct Walked {
     syntax: Syntax,
-    dataset: Vec<u8>,
+    kept: Vec<Range<usize>>,
+    closing: Option<[u8; 8]>,
+    inflated: Option<Vec<u8>>,
     pixel: PixelState,
     repairs: Vec<String>,
 }
@@ -338,15 +379,7 @@ fn walk(
             }
         }
     }
-    let size: usize = kept.iter().map(|r| r.len()).sum();
-    let mut dataset = Vec::with_capacity(size + 8);
-    for r in kept {
-        dataset.extend_from_slice(&body[r]);
-    }
-    if let Some(delimiter) = closing {
-        dataset.extend_from_slice(&delimiter);
-    }
-    Ok(Walked { syntax, dataset, pixel, repairs })
+    Ok(Walked { syntax, kept, closing, pixel, repairs, inflated: None })
 }
 
 fn long_length(vr: VR) -> bool {
@@ -455,7 +488,8 @@ impl Walker<'_> {
     }
 
     /// Bytes `pos..pos + n` must lie within `limit`; past the end of the data, the file is truncated.
-    fn need(&self, pos: usize, n: u64, limit: usize, what: &str) -> std::result::Result<(), Fault> {
+    /// `what` names the bytes, for the message; it is only called on failure.
+    fn need(&self, pos: usize, n: u64, limit: usize, what: impl FnOnce() -> String) -> std::result::Result<(), Fault> {
         let end = pos as u64 + n;
         if end <= limit as u64 {
             return Ok(());
@@ -465,19 +499,20 @@ impl Walker<'_> {
                 return Err(Fault::NeedMore(end));
             }
             return Err(Fault::Truncated(format!(
-                "{what} needs {n} bytes at byte {pos}, the data ends {} bytes later",
+                "{} needs {n} bytes at byte {pos}, the data ends {} bytes later",
+                what(),
                 self.data.len().saturating_sub(pos)
             )));
         }
         Err(Fault::Malformed {
-            why: format!("{what} needs {n} bytes at byte {pos}, its container ends {} bytes later", limit - pos),
+            why: format!("{} needs {n} bytes at byte {pos}, its container ends {} bytes later", what(), limit - pos),
             skip_to: None,
         })
     }
 
     /// Read the element header at `pos`.
     fn header(&self, pos: usize, limit: usize, implicit: bool) -> std::result::Result<Header, Fault> {
-        self.need(pos, 8, limit, "an element header")?;
+        self.need(pos, 8, limit, || "an element header".into())?;
         let big = self.big() && !implicit;
         let tag = Tag(self.u16_at(pos, big), self.u16_at(pos + 2, big));
         if tag.0 == 0xFFFE || implicit || self.syntax == Syntax::ImplicitLe {
@@ -491,7 +526,7 @@ impl Walker<'_> {
         }
         let vr = VR::from_binary([self.data[pos + 4], self.data[pos + 5]]).unwrap_or(VR::UN);
         if long_length(vr) {
-            self.need(pos, 12, limit, "an element header")?;
+            self.need(pos, 12, limit, || "an element header".into())?;
             Ok(Header { tag, vr, len: self.u32_at(pos + 8, big), size: 12 })
         } else {
             Ok(Header { tag, vr, len: self.u16_at(pos + 6, big) as u32, size: 8 })
@@ -539,7 +574,7 @@ impl Walker<'_> {
                 skip_to: None,
             });
         }
-        self.need(value, h.len as u64, limit, &format!("the value of {}", h.tag))?;
+        self.need(value, h.len as u64, limit, || format!("the value of {}", h.tag))?;
         let end = value + h.len as usize;
         // The parser reads binary values in whole units and would leave the rest of a length that is
         // not a multiple of the unit behind, misreading every element after it.
@@ -577,7 +612,7 @@ impl Walker<'_> {
             if end == Some(pos) {
                 return Ok(pos);
             }
-            self.need(pos, 8, limit, "an item header")?;
+            self.need(pos, 8, limit, || "an item header".into())?;
             let tag = Tag(self.u16_at(pos, big), self.u16_at(pos + 2, big));
             let len = self.u32_at(pos + 4, big);
             if tag == SEQUENCE_END && end.is_none() {
@@ -593,7 +628,7 @@ impl Walker<'_> {
             if len == UNDEFINED {
                 // Elements up to the item delimiter.
                 loop {
-                    self.need(pos, 8, limit, "an element header")?;
+                    self.need(pos, 8, limit, || "an element header".into())?;
                     let t = Tag(self.u16_at(pos, big), self.u16_at(pos + 2, big));
                     if t == ITEM_END {
                         pos += 8;
@@ -602,7 +637,7 @@ impl Walker<'_> {
                     pos = self.element_in(pos, limit, depth, implicit).map_err(inside)?;
                 }
             } else {
-                self.need(pos, len as u64, limit, "a sequence item")?;
+                self.need(pos, len as u64, limit, || "a sequence item".into())?;
                 let item_end = pos + len as usize;
                 while pos < item_end {
                     pos = self.element_in(pos, item_end, depth, implicit).map_err(inside)?;
@@ -616,7 +651,7 @@ impl Walker<'_> {
     fn fragments(&self, mut pos: usize, limit: usize) -> std::result::Result<(usize, usize), Fault> {
         let mut count = 0;
         loop {
-            self.need(pos, 8, limit, "a pixel data item header")?;
+            self.need(pos, 8, limit, || "a pixel data item header".into())?;
             let tag = self.tag(pos);
             let len = self.u32_at(pos + 4, self.big());
             if tag == SEQUENCE_END {
@@ -628,7 +663,7 @@ impl Walker<'_> {
                     skip_to: None,
                 });
             }
-            self.need(pos + 8, len as u64, limit, &format!("pixel data fragment {count}"))?;
+            self.need(pos + 8, len as u64, limit, || format!("pixel data fragment {count}"))?;
             pos += 8 + len as usize;
             count += 1;
         }
