@@ -8,7 +8,7 @@
 //! cargo run --release -p ctssl-augment --example view_grid -- [--size 64] [--out target/view_grid] [--seed 0] [files.dcm ...]
 //! ```
 //! Without files it reads the CT conformance files `CT_small.dcm` and `693_J2KI.dcm` from
-//! `$CTSSL_CONFORMANCE_DIR/dicom` (default `../shared/conformance/dicom`).
+//! the repository's conformance corpus, `tests/data/conformance/dicom` (or `$CTSSL_CONFORMANCE_DIR/dicom`).
 
 use std::path::PathBuf;
 
@@ -41,7 +41,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if files.is_empty() {
         let dir = std::env::var_os("CTSSL_CONFORMANCE_DIR")
             .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from("../shared/conformance"))
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/conformance"))
             .join("dicom");
         files = vec![dir.join("CT_small.dcm"), dir.join("693_J2KI.dcm")];
     }

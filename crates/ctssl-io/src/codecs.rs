@@ -59,6 +59,11 @@ pub fn decode_rle_frame(data: &[u8], rows: u32, cols: u32, layout: &PixelLayout)
             bytes_per * spp
         ));
     }
+    // PackBits turns two bytes into at most 128: a frame that cannot hold the image is refused
+    // before its buffer is allocated.
+    if (data.len() as u64 - 64) * 64 + 128 < pixels as u64 {
+        return Err(format!("RLE frame of {} bytes cannot hold {rows}x{cols} pixels", data.len()));
+    }
     let mut out = vec![0u8; pixels * spp * bytes_per];
     for s in 0..segments {
         let start = word(1 + s);
@@ -101,6 +106,106 @@ fn unpack_bits(src: &[u8], expected: usize) -> Result<Vec<u8>, String> {
     }
     out.truncate(expected);
     Ok(out)
+}
+
+/// Check one JPEG 2000 frame before the codec sees it: the codestream's image and components must
+/// be the frame the header declares (the codec adapter copies each decoded component into a buffer
+/// of that size), and every tile-part must lie within the stream (a cut stream decodes to partial
+/// garbage in a lenient decoder).
+pub fn check_j2k_frame(data: &[u8], rows: u32, cols: u32, layout: &PixelLayout) -> Result<(), String> {
+    // SOC then SIZ; in a JP2 file they start the contiguous codestream box.
+    let soc = data
+        .windows(4)
+        .position(|w| w == [0xFF, 0x4F, 0xFF, 0x51])
+        .ok_or("no JPEG 2000 codestream (SOC and SIZ markers) in the frame")?;
+    let be16 = |p: usize| data.get(p..p + 2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let be32 = |p: usize| data.get(p..p + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let short = || format!("codestream of {} bytes ends inside its SIZ marker segment", data.len() - soc);
+    let siz = soc + 2;
+    let lsiz = be16(siz + 2).ok_or_else(short)? as usize;
+    let field = |i: usize| be32(siz + 6 + 4 * i).ok_or_else(short);
+    let (xsiz, ysiz, xosiz, yosiz) = (field(0)?, field(1)?, field(2)?, field(3)?);
+    let (xtsiz, ytsiz, xtosiz, ytosiz) = (field(4)?, field(5)?, field(6)?, field(7)?);
+    let csiz = be16(siz + 38).ok_or_else(short)? as usize;
+    if lsiz != 38 + 3 * csiz {
+        return Err(format!("SIZ marker segment length {lsiz} does not fit {csiz} component(s)"));
+    }
+    if xosiz >= xsiz || yosiz >= ysiz || xtsiz == 0 || ytsiz == 0 || xtosiz > xosiz || ytosiz > yosiz {
+        return Err(format!(
+            "codestream geometry is inconsistent (image {xsiz}x{ysiz} from {xosiz},{yosiz}, tiles {xtsiz}x{ytsiz} from {xtosiz},{ytosiz})"
+        ));
+    }
+    let (width, height) = (xsiz - xosiz, ysiz - yosiz);
+    if width != cols || height != rows {
+        return Err(format!("codestream is {width}x{height}, header says {cols}x{rows}"));
+    }
+    let tiles = (xsiz - xtosiz).div_ceil(xtsiz) as u64 * (ysiz - ytosiz).div_ceil(ytsiz) as u64;
+    if tiles > 65_536 {
+        return Err(format!("codestream has {tiles} tiles"));
+    }
+    if csiz != layout.samples_per_pixel as usize {
+        return Err(format!("codestream has {csiz} component(s), header says {}", layout.samples_per_pixel));
+    }
+    for c in 0..csiz {
+        let p = siz + 40 + 3 * c;
+        let (ssiz, dx, dy) = match data.get(p..p + 3) {
+            Some(b) => (b[0], b[1], b[2]),
+            None => return Err(short()),
+        };
+        let precision = (ssiz & 0x7F) as u16 + 1;
+        if precision > layout.bits_allocated.max(8) || precision > 16 {
+            return Err(format!(
+                "component {c} has {precision}-bit samples, the header allocates {} bits",
+                layout.bits_allocated
+            ));
+        }
+        if dx != 1 || dy != 1 {
+            return Err(format!("component {c} is subsampled ({dx}x{dy})"));
+        }
+    }
+    // Marker segments of the main header, then the tile-parts, each within the stream.
+    let mut p = siz + 2 + lsiz;
+    loop {
+        let marker =
+            be16(p).ok_or_else(|| format!("codestream ends at byte {} in its main header", data.len() - soc))?;
+        match marker {
+            0xFF90 => break,
+            0xFFD9 => return Err("codestream has no tile-part".into()),
+            m if m >> 8 == 0xFF => {
+                let len = be16(p + 2).ok_or("codestream ends inside a marker segment")? as usize;
+                p += 2 + len;
+            }
+            m => return Err(format!("{m:#06x} where a JPEG 2000 marker was expected at byte {}", p - soc)),
+        }
+    }
+    // Tile-parts: SOT with Psot, the tile-part's length from its SOT (0: up to EOC).
+    let mut parts = 0usize;
+    loop {
+        match be16(p) {
+            Some(0xFF90) => {
+                let psot = be32(p + 6).ok_or("codestream ends inside a tile-part header")? as usize;
+                parts += 1;
+                if psot == 0 {
+                    break;
+                }
+                if psot < 14 || p + psot > data.len() {
+                    return Err(format!(
+                        "codestream ends at byte {}, tile-part {parts} needs bytes {}..{}",
+                        data.len() - soc,
+                        p - soc,
+                        p - soc + psot
+                    ));
+                }
+                p += psot;
+            }
+            Some(0xFFD9) => break,
+            // Padding after the last tile-part is tolerated; a missing EOC too.
+            _ if parts > 0 && p >= data.len().saturating_sub(2) => break,
+            Some(m) => return Err(format!("{m:#06x} where a tile-part or EOC was expected at byte {}", p - soc)),
+            None => break,
+        }
+    }
+    Ok(())
 }
 
 /// Widen or narrow a decoded raster (u8, or little-endian u16 samples) to `bits_allocated`.

@@ -24,6 +24,16 @@ pub enum IoError {
         /// What the parser reported.
         reason: String,
     },
+    /// The DICOM parser refused bytes that passed the bounds check; its error is the source.
+    #[error("{path}: not a readable DICOM file: {what}")]
+    Unparsable {
+        /// The file.
+        path: PathBuf,
+        /// What could not be parsed.
+        what: String,
+        /// The parser's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A required attribute is absent.
     #[error("{path}: missing required attribute {attribute}")]
     MissingAttribute {
@@ -80,6 +90,31 @@ pub enum IoError {
         /// What failed.
         reason: String,
     },
+    /// A codec failed on the pixel data; its error is the source.
+    #[error("{path}: cannot decode pixel data ({transfer_syntax}): {what}")]
+    Codec {
+        /// The file.
+        path: PathBuf,
+        /// Transfer syntax name.
+        transfer_syntax: String,
+        /// What was being decoded.
+        what: String,
+        /// The codec's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The file declares more than a configured limit allows (an image larger than
+    /// `ReadOptions::max_image_bytes`, a deflated data set that inflates beyond it).
+    #[error("{path}: {what} of {size} bytes exceeds the limit of {limit} bytes")]
+    LimitExceeded {
+        /// The file.
+        path: PathBuf,
+        /// What is too large, for example `declared image (512x512, 100000 frames, 1 sample)`.
+        what: String,
+        /// Its size in bytes.
+        size: u64,
+        /// The limit in bytes.
+        limit: u64,
+    },
     /// Slices that cannot form one volume.
     #[error("series {series_uid}: {reason}")]
     Series {
@@ -128,17 +163,24 @@ pub enum IoError {
 }
 
 impl IoError {
+    /// The message and every cause (`source()`) after it, as one line: what reports and manifests
+    /// record.
+    pub fn message_with_causes(&self) -> String {
+        crate::header::error_chain(self)
+    }
+
     /// A short machine-readable name of the error kind, used in manifests and reports.
     pub fn kind(&self) -> &'static str {
         match self {
             IoError::Read { .. } => "read",
-            IoError::NotDicom { .. } => "not_dicom",
+            IoError::NotDicom { .. } | IoError::Unparsable { .. } => "not_dicom",
             IoError::MissingAttribute { .. } => "missing_attribute",
             IoError::InvalidAttribute { .. } => "invalid_attribute",
             IoError::NoPixelData { .. } => "no_pixel_data",
             IoError::Color { .. } => "color",
             IoError::UnsupportedTransferSyntax { .. } => "unsupported_transfer_syntax",
-            IoError::Decode { .. } => "decode",
+            IoError::Decode { .. } | IoError::Codec { .. } => "decode",
+            IoError::LimitExceeded { .. } => "limit_exceeded",
             IoError::Series { .. } => "series",
             IoError::Cache { .. } => "cache",
             IoError::Write { .. } => "write",

@@ -4,11 +4,15 @@ use std::path::{Path, PathBuf};
 
 use dicom_core::Tag;
 use dicom_dictionary_std::tags;
-use dicom_object::{DefaultDicomObject, OpenFileOptions};
+use std::io::Read;
+
+use dicom_object::{DefaultDicomObject, FileMetaTable, InMemDicomObject};
+use dicom_transfer_syntax_registry::entries;
 use serde::{Deserialize, Serialize};
 
 use crate::attributes::Attributes;
 use crate::error::{IoError, Result};
+use crate::preflight::{self, Checked, NeedMore, PixelState, Syntax};
 use crate::transfer_syntax::{transfer_syntax_name, trim_uid};
 
 /// A display window stored in the file (Window Center / Width).
@@ -192,7 +196,19 @@ impl ImageHeader {
                 })
             }
         };
-        let samples_per_pixel = root.int(tags::SAMPLES_PER_PIXEL)?.unwrap_or(1).clamp(1, 4) as u16;
+        // Strict: the codecs size their frame buffers from the file's own value, so a clamped
+        // copy here would let them write into a buffer of another size.
+        let samples_per_pixel = match root.int(tags::SAMPLES_PER_PIXEL)? {
+            None => 1,
+            Some(n) if (1..=4).contains(&n) => n as u16,
+            Some(n) => {
+                return Err(IoError::InvalidAttribute {
+                    path: path.to_path_buf(),
+                    attribute: crate::attributes::attribute_name(tags::SAMPLES_PER_PIXEL),
+                    reason: format!("{n} (expected 1 to 4)"),
+                })
+            }
+        };
         let bits_allocated = root.required_int(tags::BITS_ALLOCATED, 1, 64)? as u16;
         if ![1, 8, 16, 32].contains(&bits_allocated) {
             return Err(IoError::InvalidAttribute {
@@ -387,19 +403,111 @@ fn read_modality_transforms(
 
 /// Open a DICOM file, reading the data set up to (not including) the pixel data when `header_only`.
 pub(crate) fn open(path: &Path, header_only: bool) -> Result<DefaultDicomObject> {
-    let mut options = OpenFileOptions::new();
-    if header_only {
-        options = options.read_until(tags::PIXEL_DATA);
-    }
-    options.open_file(path).map_err(|e| {
-        let reason = error_chain(&e);
-        if reason.contains("No such file") || reason.contains("Permission denied") || reason.contains("Is a directory")
-        {
-            IoError::Read { path: path.to_path_buf(), source: std::io::Error::other(reason) }
-        } else {
-            IoError::NotDicom { path: path.to_path_buf(), reason }
+    open_checked(path, header_only, crate::pixels::DEFAULT_MAX_IMAGE_BYTES).map(|o| o.obj)
+}
+
+/// A parsed file and what the bounds check found of its pixel data.
+pub(crate) struct Opened {
+    pub obj: DefaultDicomObject,
+    pub pixel: PixelState,
+}
+
+/// Bytes read first by a header-only open; more are read only when the header goes on.
+const HEADER_CHUNK: u64 = 8 * 1024;
+
+/// Open a file: check every length against the bytes there ([`crate::preflight`]), then parse the
+/// checked bytes. `max_inflated` bounds a deflated data set.
+pub(crate) fn open_checked(path: &Path, header_only: bool, max_inflated: u64) -> Result<Opened> {
+    // The file's bytes go into a buffer kept by the thread between reads: a fresh one would be
+    // zeroed and page-faulted in on every read, which tripled the time of a 512x512 slice.
+    READ_BUFFER.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut buf) => {
+            buf.clear();
+            let result = open_into(path, header_only, max_inflated, &mut buf);
+            if buf.capacity() > KEPT_BUFFER {
+                *buf = Vec::new();
+            }
+            result
         }
+        Err(_) => open_into(path, header_only, max_inflated, &mut Vec::new()),
     })
+}
+
+thread_local! {
+    static READ_BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The largest read buffer a thread keeps between reads.
+const KEPT_BUFFER: usize = 64 << 20;
+
+fn open_into(path: &Path, header_only: bool, max_inflated: u64, buf: &mut Vec<u8>) -> Result<Opened> {
+    let read_error = |source: std::io::Error| IoError::Read { path: path.to_path_buf(), source };
+    let mut file = std::fs::File::open(path).map_err(read_error)?;
+    let mut file_len = file.metadata().map_err(read_error)?.len();
+    let mut want = if header_only { HEADER_CHUNK.min(file_len) } else { file_len };
+    let checked = loop {
+        let missing = want.saturating_sub(buf.len() as u64);
+        buf.try_reserve_exact(missing as usize).map_err(|e| read_error(std::io::Error::other(e)))?;
+        (&mut file).take(missing).read_to_end(buf).map_err(read_error)?;
+        if (buf.len() as u64) < want {
+            // The file shrank while being read: what is there is all there is.
+            file_len = buf.len() as u64;
+        }
+        match preflight::check(path, buf, file_len, header_only, max_inflated)? {
+            Ok(checked) => break checked,
+            Err(NeedMore(n)) if n > buf.len() as u64 && (buf.len() as u64) < file_len => {
+                want = n.max(2 * buf.len() as u64).min(file_len);
+            }
+            Err(NeedMore(n)) => {
+                return Err(IoError::NotDicom {
+                    path: path.to_path_buf(),
+                    reason: format!("the header needs {n} bytes, the file has {file_len}"),
+                })
+            }
+        }
+    };
+    parse_checked(path, checked, buf)
+}
+
+/// Parse bytes the bounds check passed. A panic of the parser is contained as a typed error.
+fn parse_checked(path: &Path, checked: Checked, file: &[u8]) -> Result<Opened> {
+    let not_dicom = |reason: String| IoError::NotDicom { path: path.to_path_buf(), reason };
+    let meta = FileMetaTable::from_reader(&checked.meta[..]).map_err(|e| IoError::Unparsable {
+        path: path.to_path_buf(),
+        what: "the file meta group".into(),
+        source: Box::new(e),
+    })?;
+    let ts = match checked.syntax {
+        Syntax::ImplicitLe => entries::IMPLICIT_VR_LITTLE_ENDIAN.erased(),
+        Syntax::ExplicitLe => entries::EXPLICIT_VR_LITTLE_ENDIAN.erased(),
+        Syntax::ExplicitBe => entries::EXPLICIT_VR_BIG_ENDIAN.erased(),
+    };
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        InMemDicomObject::read_dataset_with_ts(checked.reader(file), &ts)
+    }));
+    let obj = match parsed {
+        Ok(Ok(obj)) => obj,
+        Ok(Err(e)) => {
+            let mut what = "the data set".to_string();
+            if let Some(r) = checked.repairs.first() {
+                what.push_str(&format!(" (after the bounds check: {r})"));
+            }
+            return Err(IoError::Unparsable { path: path.to_path_buf(), what, source: Box::new(e) });
+        }
+        Err(panic) => return Err(not_dicom(format!("the DICOM parser panicked: {}", panic_message(&*panic)))),
+    };
+    Ok(Opened { obj: obj.with_exact_meta(meta), pixel: checked.pixel })
+}
+
+/// The message of a caught panic.
+pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = panic.downcast_ref::<&str>() {
+        s.to_string()
+    } else if let Some(s) = panic.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
 }
 
 /// An error and its causes as one line.

@@ -24,6 +24,7 @@ mod hash;
 pub mod header;
 pub mod manifest;
 pub mod pixels;
+mod preflight;
 pub mod report;
 pub mod scan;
 pub mod series;

@@ -166,7 +166,7 @@ pub struct SkippedFile {
 impl SkippedFile {
     /// Record a file and the error that excluded it.
     pub fn new(path: &Path, error: &IoError) -> SkippedFile {
-        SkippedFile { path: path.to_path_buf(), kind: error.kind().to_string(), message: error.to_string() }
+        SkippedFile { path: path.to_path_buf(), kind: error.kind().to_string(), message: error.message_with_causes() }
     }
 }
 

@@ -11,7 +11,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::codecs::{self, frame_streams};
 use crate::error::{IoError, Result};
-use crate::header::{error_chain, ImageHeader, PixelLayout};
+use crate::header::{panic_message, ImageHeader, PixelLayout};
+use crate::preflight::PixelState;
 use crate::transfer_syntax::{transfer_syntax_info, PixelEncoding};
 
 /// What to do with pixels marked by Pixel Padding Value.
@@ -24,17 +25,40 @@ pub enum Padding {
     Replace(f32),
 }
 
+/// The default of [`ReadOptions::max_image_bytes`]: 2 GiB of decoded values.
+pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 2 << 30;
+
+fn default_max_image_bytes() -> u64 {
+    DEFAULT_MAX_IMAGE_BYTES
+}
+
 /// Options of [`read_image_with`].
-#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct ReadOptions {
     /// Treatment of padding pixels.
     pub padding: Padding,
+    /// The largest image a read may decode, in bytes of [`CtImage::values`] (4 per sample, all
+    /// frames); a file that declares more gives [`IoError::LimitExceeded`] before anything is
+    /// decoded. It also bounds a deflated data set. Default [`DEFAULT_MAX_IMAGE_BYTES`] (2 GiB).
+    #[serde(default = "default_max_image_bytes")]
+    pub max_image_bytes: u64,
+}
+
+impl Default for ReadOptions {
+    fn default() -> Self {
+        ReadOptions { padding: Padding::default(), max_image_bytes: DEFAULT_MAX_IMAGE_BYTES }
+    }
 }
 
 impl ReadOptions {
     /// The options for training data: padding becomes air (-1000 HU).
     pub fn for_training() -> Self {
-        ReadOptions { padding: Padding::Replace(-1000.0) }
+        ReadOptions { padding: Padding::Replace(-1000.0), ..ReadOptions::default() }
+    }
+
+    /// The same options with another [`ReadOptions::max_image_bytes`].
+    pub fn with_max_image_bytes(self, max_image_bytes: u64) -> Self {
+        ReadOptions { max_image_bytes, ..self }
     }
 }
 
@@ -63,8 +87,64 @@ pub fn read_image(path: impl AsRef<Path>) -> Result<CtImage> {
 /// Read a file and decode every frame to modality values.
 pub fn read_image_with(path: impl AsRef<Path>, options: &ReadOptions) -> Result<CtImage> {
     let path = path.as_ref();
-    let obj = crate::header::open(path, false)?;
-    decode_object(&obj, path, options)
+    let opened = crate::header::open_checked(path, false, options.max_image_bytes)?;
+    match opened.pixel {
+        PixelState::Complete | PixelState::NotRead | PixelState::Unclosed => decode_object(&opened.obj, path, options),
+        truncated => {
+            // The header is whole; the pixel data is not: say which frame is missing and why.
+            let header = ImageHeader::from_object(&opened.obj, path)?;
+            check_header(&header, options)?;
+            Err(decode_error(&header, truncation_message(&header, &truncated)))
+        }
+    }
+}
+
+/// What a truncated pixel data element lacks, frame by frame.
+fn truncation_message(header: &ImageHeader, state: &PixelState) -> String {
+    let frames = header.frames as u64;
+    match *state {
+        PixelState::TruncatedNative { declared, available } => {
+            let per_frame = frame_bytes(header);
+            let first_missing = available.checked_div(per_frame).unwrap_or(0).min(frames.saturating_sub(1));
+            format!(
+                "frame {} of {frames}: the pixel data ends at byte {available} of its declared {declared}, the frame needs bytes {}..{}",
+                first_missing + 1,
+                first_missing * per_frame,
+                (first_missing + 1) * per_frame
+            )
+        }
+        PixelState::TruncatedFragments { complete, cut: Some((declared, remain)) } => format!(
+            "the file ends inside pixel data fragment {} ({remain} of its {declared} bytes are there); {complete} complete fragment(s) for {frames} frame(s)",
+            complete + 1
+        ),
+        PixelState::TruncatedFragments { complete, cut: None } => format!(
+            "the pixel data has {complete} complete fragment(s) for {frames} frame(s) and no sequence delimiter: the file is cut"
+        ),
+        PixelState::Complete | PixelState::NotRead | PixelState::Unclosed => String::new(),
+    }
+}
+
+/// Bytes of one frame of native pixel data.
+fn frame_bytes(header: &ImageHeader) -> u64 {
+    let samples = header.rows as u64 * header.cols as u64 * header.layout.samples_per_pixel as u64;
+    (samples * header.layout.bits_allocated as u64).div_ceil(8)
+}
+
+/// Refuse images larger than the options allow, before anything is decoded.
+fn check_header(header: &ImageHeader, options: &ReadOptions) -> Result<()> {
+    let size = header.sample_count() as u64 * 4;
+    if size > options.max_image_bytes {
+        return Err(IoError::LimitExceeded {
+            path: header.path.clone(),
+            what: format!(
+                "declared image ({}x{}, {} frame(s), {} sample(s) per pixel, as 32-bit values)",
+                header.rows, header.cols, header.frames, header.layout.samples_per_pixel
+            ),
+            size,
+            limit: options.max_image_bytes,
+        });
+    }
+    Ok(())
 }
 
 /// Decode the pixels of an opened file.
@@ -73,6 +153,7 @@ pub fn decode_object(obj: &DefaultDicomObject, path: &Path, options: &ReadOption
         return Err(IoError::NoPixelData { path: path.to_path_buf() });
     }
     let header = ImageHeader::from_object(obj, path)?;
+    check_header(&header, options)?;
     if header.layout.samples_per_pixel != 1 {
         return Err(IoError::Color {
             path: path.to_path_buf(),
@@ -109,10 +190,7 @@ fn stored_bytes<'a>(obj: &'a DefaultDicomObject, header: &ImageHeader) -> Result
         (PixelEncoding::Rle | PixelEncoding::Jpeg | PixelEncoding::JpegLs, Some(Value::PixelSequence(seq))) => {
             let streams =
                 frame_streams(seq.fragments(), seq.offset_table(), header.frames as usize).ok_or_else(|| {
-                    decode_error(
-                        header,
-                        format!("{} fragments cannot be split into {} frames", seq.fragments().len(), header.frames),
-                    )
+                    decode_error(header, missing_fragments(seq.fragments().len(), header.frames as usize))
                 })?;
             let decode = match info.encoding {
                 PixelEncoding::Rle => codecs::decode_rle_frame,
@@ -120,15 +198,35 @@ fn stored_bytes<'a>(obj: &'a DefaultDicomObject, header: &ImageHeader) -> Result
                 _ => codecs::decode_jpeg_ls_frame,
             };
             let mut out = Vec::new();
+            let frames = streams.len();
             for (i, stream) in streams.iter().enumerate() {
-                let frame = decode(stream, header.rows, header.cols, &header.layout)
-                    .map_err(|e| decode_error(header, format!("frame {i}: {e}")))?;
+                let frame = std::panic::catch_unwind(|| decode(stream, header.rows, header.cols, &header.layout))
+                    .map_err(|p| format!("the codec panicked: {}", panic_message(&*p)))
+                    .and_then(|r| r)
+                    .map_err(|e| decode_error(header, format!("frame {} of {frames}: {e}", i + 1)))?;
                 out.extend_from_slice(&frame);
             }
             Ok((Cow::Owned(out), header.layout))
         }
-        (PixelEncoding::Jpeg2000, Some(Value::PixelSequence(_))) => {
-            let decoded = obj.decode_pixel_data().map_err(|e| decode_error(header, error_chain(&e)))?;
+        (PixelEncoding::Jpeg2000, Some(Value::PixelSequence(seq))) => {
+            // The codec adapter writes each decoded component into a frame buffer sized from the
+            // header: check every frame's codestream against the header first, so that it cannot
+            // write past it, and contain whatever panic still escapes.
+            let frames = header.frames as usize;
+            let streams = frame_streams(seq.fragments(), seq.offset_table(), frames)
+                .ok_or_else(|| decode_error(header, missing_fragments(seq.fragments().len(), frames)))?;
+            for (i, stream) in streams.iter().enumerate() {
+                codecs::check_j2k_frame(stream, header.rows, header.cols, &header.layout)
+                    .map_err(|e| decode_error(header, format!("frame {} of {frames}: {e}", i + 1)))?;
+            }
+            let decoded = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| obj.decode_pixel_data()))
+                .map_err(|p| decode_error(header, format!("the JPEG 2000 codec panicked: {}", panic_message(&*p))))?
+                .map_err(|e| IoError::Codec {
+                    path: header.path.clone(),
+                    transfer_syntax: header.transfer_syntax_name().to_string(),
+                    what: "JPEG 2000 frames".into(),
+                    source: Box::new(e),
+                })?;
             let layout = PixelLayout { bits_allocated: decoded.bits_allocated(), ..header.layout };
             Ok((Cow::Owned(decoded.into_data()), layout))
         }
@@ -140,6 +238,19 @@ fn stored_bytes<'a>(obj: &'a DefaultDicomObject, header: &ImageHeader) -> Result
             uid: header.transfer_syntax.clone(),
             name: info.name.to_string(),
         }),
+    }
+}
+
+/// Why encapsulated fragments cannot be split into frames.
+fn missing_fragments(fragments: usize, frames: usize) -> String {
+    if fragments < frames {
+        format!(
+            "frame {} of {frames}: the pixel data has {fragments} fragment(s) and no offset table that splits them into frames; frames {}..={frames} are not in the file",
+            fragments + 1,
+            fragments + 1
+        )
+    } else {
+        format!("{fragments} fragments cannot be split into {frames} frames (no usable offset table)")
     }
 }
 
@@ -211,12 +322,17 @@ fn to_modality_values(
     let bytes_per = (layout.bits_allocated / 8) as usize;
     let needed = total * bytes_per;
     if bytes.len() < needed {
+        let per_frame_bytes = per_frame * bytes_per;
+        let missing = (bytes.len() / per_frame_bytes.max(1)).min(header.frames.saturating_sub(1) as usize);
         return Err(decode_error(
             header,
             format!(
-                "pixel data has {} bytes, {} frame(s) of {}x{}x{} bits need {needed}",
-                bytes.len(),
+                "frame {} of {}: the pixel data has {} bytes, the frame needs bytes {}..{} ({}x{} samples of {} bits each; all frames need {needed})",
+                missing + 1,
                 header.frames,
+                bytes.len(),
+                missing * per_frame_bytes,
+                (missing + 1) * per_frame_bytes,
                 header.rows,
                 header.cols,
                 layout.bits_allocated

@@ -139,7 +139,7 @@ pub fn describe_file(path: &Path) -> FileReport {
         Err(e) => {
             let mut r = FileReport::empty(file, FileStatus::Error);
             r.kind = Some(e.kind().to_string());
-            r.error = Some(e.to_string());
+            r.error = Some(e.message_with_causes());
             r
         }
     }

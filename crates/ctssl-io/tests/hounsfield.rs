@@ -107,7 +107,7 @@ fn pixel_padding_is_kept_or_becomes_air() {
     };
     assert_eq!(decode(make(), ReadOptions::default()), vec![-3024.0, -1024.0, 0.0]);
     assert_eq!(decode(make(), ReadOptions::for_training()), vec![-1000.0, -1024.0, 0.0]);
-    let fill = ReadOptions { padding: Padding::Replace(-1500.0) };
+    let fill = ReadOptions { padding: Padding::Replace(-1500.0), ..ReadOptions::default() };
     assert_eq!(decode(make(), fill), vec![-1500.0, -1024.0, 0.0]);
 }
 

@@ -7,12 +7,12 @@ use ctssl_augment::{chest_phantom, Image, InMemorySlices};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-/// A conformance file: `$CTSSL_CONFORMANCE_DIR/dicom/NAME`, else `../shared/conformance/dicom/NAME`
-/// beside the repository. A missing file fails the test, saying where it looked.
+/// A conformance file: the repository's `tests/data/conformance/dicom/NAME`, or
+/// `$CTSSL_CONFORMANCE_DIR/dicom/NAME` when set. A missing file fails the test, saying where it looked.
 pub fn conformance(name: &str) -> PathBuf {
     let corpus = std::env::var_os("CTSSL_CONFORMANCE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/conformance"));
     let path = corpus.join("dicom").join(name);
     assert!(
         path.is_file(),

@@ -6,13 +6,12 @@ use std::path::{Path, PathBuf};
 
 use ctssl_io::{write_ct_series, CtSlice, SeriesInfo};
 
-/// The folder of conformance DICOM files: `$CTSSL_CONFORMANCE_DIR/dicom`, else
-/// `../shared/conformance/dicom` beside the repository. A missing corpus fails the test, saying
-/// where it looked.
+/// The folder of conformance DICOM files: the repository's `tests/data/conformance/dicom`, or
+/// `$CTSSL_CONFORMANCE_DIR/dicom` when set. A missing corpus fails the test, saying where it looked.
 pub fn conformance_dir() -> PathBuf {
     let corpus = std::env::var_os("CTSSL_CONFORMANCE_DIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/conformance"));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/conformance"));
     let dir = corpus.join("dicom");
     assert!(
         dir.join("CT_small.dcm").is_file(),
