@@ -18,11 +18,14 @@ mod atomic;
 pub mod attributes;
 pub mod cache;
 pub mod codecs;
+pub mod datasets;
 pub mod error;
 pub mod files;
 mod hash;
 pub mod header;
+pub mod image_file;
 pub mod manifest;
+pub mod npz;
 pub mod pixels;
 mod preflight;
 pub mod report;
@@ -36,9 +39,11 @@ pub mod window;
 pub mod write;
 
 pub use cache::{BuildReport, CacheOptions, CachedSlice, HuView, SliceCache, SliceMeta};
+pub use datasets::{DatasetError, Intensity, LabeledDataset};
 pub use error::{IoError, Result};
 pub use files::list_files;
 pub use header::{read_header, ImageHeader, ModalityLut, ModalityTransform, PixelLayout, PixelPadding, WindowPreset};
+pub use image_file::{read_grey_image, GreyImage, ImageFormat};
 pub use manifest::{
     Manifest, ManifestSlice, NonImageFile, PatientEntry, ScanSummary, SeriesEntry, SkippedFile, SliceEntry, SliceOrder,
     StudyEntry,
