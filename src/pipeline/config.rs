@@ -351,6 +351,10 @@ pub struct StudyConfig {
     pub finetune: FinetuneSettings,
     /// The protocol.
     pub protocol: ProtocolConfig,
+    /// The seed study's datasets as distributed (`--task kind:PATH`, `--pretrain-data PATH`); when
+    /// given they replace `data.source` and `protocol.tasks` ([`super::sources`]).
+    #[serde(default)]
+    pub sources: super::sources::SourcesConfig,
 }
 
 impl StudyConfig {
@@ -385,6 +389,7 @@ impl StudyConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(PipelineError::Config(m));
         self.data.validate()?;
+        self.sources.validate()?;
         self.backbone()?;
         Views::from_name(&self.pretrain.views)?;
         if self.model.image_size < 16 {

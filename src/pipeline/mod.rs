@@ -11,6 +11,7 @@ pub mod error;
 pub mod evaluate;
 pub mod methods;
 pub mod pretrain;
+pub mod sources;
 mod spark;
 pub mod study;
 

@@ -140,7 +140,11 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
     cfg.validate()?;
     let input = cfg.input()?;
     let t_data = Instant::now();
-    let data = load_data(cfg)?.with_input(&input);
+    let (data, sources) = if cfg.sources.active() {
+        super::sources::study_data(cfg)?
+    } else {
+        (load_data(cfg)?.with_input(&input), super::sources::SourceInfo::hounsfield(&input))
+    };
     let data_seconds = t_data.elapsed().as_secs_f64();
     for s in &data.skipped {
         eprintln!("skipped {s}");
@@ -149,7 +153,7 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
     claim_folder(cfg, &data, out)?;
     let backbone = cfg.backbone()?;
 
-    let (inits, pretrain_seconds) = pretrain_all(cfg, &data, out, &backbone, device)?;
+    let (inits, pretrain_seconds) = pretrain_all(cfg, &data, out, &backbone, &sources.pool_input, device)?;
     let (subsets, skipped) = draw_subsets(cfg, &data)?;
     let results_path = out.join("results.csv");
     let mut table = ResultsTable::load(&results_path)?;
@@ -158,7 +162,8 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
     let analysis = analyse(cfg, &data, &table.rows, out)?;
     write_comparisons(out, &analysis.comparisons)?;
     write_checks(out, &analysis.checks)?;
-    let facts = run_facts(cfg, &data, &pretrain_seconds, evaluated, t0, device);
+    let mut facts = run_facts(cfg, &data, &pretrain_seconds, evaluated, t0, device);
+    facts.extend(sources.facts.iter().cloned());
     let report = write_report(out, &table.rows, &facts, &skipped, &analysis)?;
     Ok(StudyOutcome {
         report,
@@ -176,9 +181,9 @@ fn pretrain_all(
     data: &StudyData,
     out: &Path,
     backbone: &ctssl_backbones::ResNetConfig,
+    pool_input: &ctssl_train::eval::InputMapping,
     device: &Device,
 ) -> Result<(Vec<(String, Init)>, BTreeMap<String, f64>)> {
-    let input = cfg.input()?;
     let views = Views::from_name(&cfg.pretrain.views)?;
     let mut seconds: BTreeMap<String, f64> = BTreeMap::new();
     let mut inits: Vec<(String, Init)> = Vec::new();
@@ -203,7 +208,7 @@ fn pretrain_all(
                 decoder_width: cfg.pretrain.spark_decoder_width,
             },
             views,
-            input: input.clone(),
+            input: pool_input.clone(),
             checkpoint_every: cfg.pretrain.checkpoint_every,
             stop_after: None,
         };
