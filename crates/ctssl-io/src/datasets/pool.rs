@@ -53,8 +53,8 @@ pub struct Pool {
     pub skipped: Vec<(PathBuf, String)>,
     /// What was left out on purpose (modalities, short series, non-image objects), one line each.
     pub dropped: Vec<String>,
-    /// Slices removed as near-duplicates (source of each).
-    pub deduplicated: Vec<String>,
+    /// Slices removed as near-duplicates: (scan, source) of each.
+    pub deduplicated: Vec<(String, String)>,
     /// Slices read from DICOM (Hounsfield units).
     pub dicom_slices: usize,
     /// Slices read from image files (no HU).
@@ -205,7 +205,7 @@ pub fn load_pool(paths: &[PathBuf], options: &PoolOptions) -> Result<Pool, Datas
                     if keep {
                         pool.slices.push(s);
                     } else {
-                        pool.deduplicated.push(s.source);
+                        pool.deduplicated.push((s.group, s.source));
                     }
                 }
             }
