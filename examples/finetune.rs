@@ -5,6 +5,7 @@
 //! ```text
 //! cargo run --release --example finetune -- --task lung --init random
 //! cargo run --release --example finetune -- --task head --init encoder:runs/spark/encoder.safetensors --fraction 0.1
+//! cargo run --release --example finetune -- --task covid-ct:data/COVID-CT --init encoder:runs/spark/encoder.safetensors
 //! cargo run --release --example finetune -- --labels /ct/labels.csv --task default --init torchvision:resnet50.safetensors --preset paper
 //! ```
 
@@ -22,7 +23,8 @@ mod alloc;
 #[derive(Parser, Debug)]
 #[command(about = "Fine-tune and linear-probe a ResNet on a labeled CT task")]
 struct Args {
-    /// Task: lung, organ, head (synthetic) or a task of --labels (`default` when the CSV has no task column).
+    /// Task: lung, organ, head (synthetic), a task of --labels (`default` when the CSV has no task column), or
+    /// a dataset as distributed, `kind:PATH` (`covid-ct:DIR`, `medmnist:FILE.npz`, `csv:FILE`, `head-ct:DIR`).
     #[arg(long)]
     task: String,
     /// `random`, `encoder:<file>` (ours) or `torchvision:<file>` (a torchvision state dict as safetensors).
@@ -69,19 +71,28 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
         Some(("torchvision", p)) => Init::Torchvision(PathBuf::from(p)),
         _ => return Err(format!("--init {}: use random, encoder:<file> or torchvision:<file>", a.init).into()),
     };
+    let spec = ctssl::pipeline::sources::TaskSpec::is_spec(&a.task);
     let data = match &a.labels {
+        _ if spec => {
+            cfg.sources.tasks = vec![a.task.clone()];
+            cfg.pretrain.methods.clear();
+            ctssl::pipeline::sources::study_data(&cfg)?.0
+        }
         Some(csv) => {
             cfg.data.use_dicom(None, Some(csv.clone()));
             dicom_data(&cfg.data, a.seed)?
         }
         None => phantom_data(&cfg.data, std::slice::from_ref(&a.task))?,
-    }
-    .with_input(&cfg.input()?);
+    };
+    let data = if spec { data } else { data.with_input(&cfg.input()?) };
     for s in &data.skipped {
         eprintln!("skipped {s}");
     }
-    let task =
-        data.tasks.iter().find(|t| t.name == a.task).ok_or_else(|| format!("no task `{}` in the data", a.task))?;
+    let task = data
+        .tasks
+        .iter()
+        .find(|t| spec || t.name == a.task)
+        .ok_or_else(|| format!("no task `{}` in the data", a.task))?;
     let patients: Vec<String> = task.train.slices.slices.iter().map(|s| s.patient_id.clone()).collect();
     let subsets = nested_subsets(&patients, &task.train.labels, &[a.fraction], a.seed)?;
     let Some(subset) = subsets.subsets.first() else {

@@ -6,6 +6,7 @@
 //! ```text
 //! cargo run --release --example pretrain -- --method spark --out runs/spark
 //! cargo run --release --example pretrain -- --method byol --data-dir /ct/unlabeled --epochs 20 --out runs/byol
+//! cargo run --release --example pretrain -- --method spark --pretrain-data data/LIDC-png --dedup --out runs/spark
 //! ```
 
 use std::path::PathBuf;
@@ -34,6 +35,13 @@ struct Args {
     /// Folder of unlabeled DICOM CT (default: the synthetic pre-training pool).
     #[arg(long)]
     data_dir: Option<PathBuf>,
+    /// Pre-training data, repeatable: a DICOM tree or a folder of image slices (PNG/JPEG), told apart by
+    /// content; image slices get the preset's image mapping (docs/paper.md).
+    #[arg(long = "pretrain-data")]
+    pretrain_data: Vec<PathBuf>,
+    /// Remove near-identical neighbouring slices from `--pretrain-data`.
+    #[arg(long)]
+    dedup: bool,
     /// Epochs (default: the preset's).
     #[arg(long)]
     epochs: Option<u64>,
@@ -54,7 +62,20 @@ struct Args {
 fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let mut cfg = StudyConfig::preset(&a.preset)?;
     let device = ctssl::pipeline::device(&a.device)?;
+    cfg.sources.dedup |= a.dedup;
+    let mut input = cfg.input()?;
     let data = match &a.data_dir {
+        None if !a.pretrain_data.is_empty() => {
+            let p = ctssl::pipeline::sources::load_pool_data(&cfg, &a.pretrain_data)?;
+            input = ctssl::pipeline::sources::input_for(&cfg, p.kind)?;
+            ctssl::pipeline::data::StudyData {
+                pool: p.slices,
+                tasks: Vec::new(),
+                content_hash: String::new(),
+                skipped: p.left_out,
+                description: p.summary,
+            }
+        }
         Some(dir) => {
             cfg.data.use_dicom(Some(dir.clone()), None);
             dicom_data(&cfg.data, a.seed)?
@@ -78,7 +99,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
             decoder_width: cfg.pretrain.spark_decoder_width,
         },
         views: if a.own_views { Views::Own } else { Views::from_name(&cfg.pretrain.views)? },
-        input: cfg.input()?,
+        input,
         checkpoint_every: cfg.pretrain.checkpoint_every,
         stop_after: None,
     };

@@ -8,6 +8,8 @@
 //! cargo run --release --example study -- --methods spark,simclr --seeds 0,1 --fractions 1,0.1
 //! cargo run --release --example study -- --data-dir /ct/unlabeled --labels /ct/labels.csv --tasks all
 //! cargo run --release --example study -- --print-config > my.toml   # edit, then --config my.toml
+//! cargo run --release --example study -- --task covid-ct:data/COVID-CT --task medmnist:data/organsmnist.npz \
+//!     --pretrain-data data/LIDC-png --dedup --methods spark,moco_v2       # the paper's datasets (docs/paper.md)
 //! ```
 //!
 //! Stopping and starting the same command again resumes: finished pre-training runs and evaluations are
@@ -69,6 +71,17 @@ struct Args {
     /// Labels CSV (`file,label[,task][,patient_id]`) of the user's labeled DICOM files.
     #[arg(long)]
     labels: Option<PathBuf>,
+    /// A labeled task as distributed, `kind:PATH`, repeatable: `covid-ct:DIR`, `medmnist:FILE.npz`,
+    /// `csv:FILE` (columns file,label[,task][,patient_id][,split]), `head-ct:DIR` (docs/paper.md).
+    #[arg(long = "task")]
+    task: Vec<String>,
+    /// Pre-training data, repeatable: a DICOM tree or a folder of image slices (told apart by content).
+    #[arg(long = "pretrain-data")]
+    pretrain_data: Vec<PathBuf>,
+    /// Remove near-identical neighbouring slices from the pre-training data (threshold:
+    /// `sources.dedup_max_distance`).
+    #[arg(long)]
+    dedup: bool,
     /// `cpu`, or `cuda` (GPU 0; needs the build feature `cuda`).
     #[arg(long, default_value = "cpu")]
     device: String,
@@ -121,6 +134,13 @@ fn resolve(a: &Args) -> Result<StudyConfig, Box<dyn std::error::Error>> {
     if let Some(s) = a.phantom_seed {
         cfg.data.phantom_seed = Some(s);
     }
+    if !a.task.is_empty() {
+        cfg.sources.tasks = a.task.clone();
+    }
+    if !a.pretrain_data.is_empty() {
+        cfg.sources.pretrain_data = a.pretrain_data.clone();
+    }
+    cfg.sources.dedup |= a.dedup;
     cfg.validate()?;
     Ok(cfg)
 }
