@@ -18,9 +18,10 @@ fn tiny() -> StudyConfig {
     cfg.pretrain.methods = vec!["spark".into(), "moco_v2".into()];
     cfg.pretrain.epochs = 1;
     cfg.pretrain.batch_size = 4;
-    cfg.finetune.epochs = 1;
-    cfg.finetune.frozen_epochs = 0;
+    cfg.finetune.steps = 4;
+    cfg.finetune.eval_every = 2;
     cfg.finetune.probe_epochs = 5;
+    cfg.finetune.knn_k = 5;
     cfg.protocol.fractions = vec![1.0, 0.5];
     cfg.protocol.seeds = vec![0];
     let f = fixtures();
@@ -43,7 +44,9 @@ fn study_on_covid_ct_medmnist_and_an_image_pool() {
     let tasks: std::collections::BTreeSet<&str> = table.rows.iter().map(|r| r.task.as_str()).collect();
     assert_eq!(tasks, ["covid-ct", "organsmnist"].into_iter().collect());
     let inits: std::collections::BTreeSet<&str> = table.rows.iter().map(|r| r.init.as_str()).collect();
-    assert_eq!(inits, ["moco_v2", "random", "spark"].into_iter().collect());
+    for init in ["moco_v2", "random", "spark"] {
+        assert!(inits.contains(init), "{inits:?}");
+    }
     // The official test splits: 10 COVID-CT images, 33 organsmnist images.
     assert!(table.rows.iter().filter(|r| r.task == "covid-ct").all(|r| r.test_slices == 10));
     assert!(table.rows.iter().filter(|r| r.task == "organsmnist").all(|r| r.test_slices == 33));
