@@ -24,6 +24,8 @@ fn tiny() -> StudyConfig {
     cfg.finetune.knn_k = 5;
     cfg.protocol.fractions = vec![1.0, 0.5];
     cfg.protocol.seeds = vec![0];
+    cfg.protocol.finetune_fractions = None;
+    cfg.protocol.finetune_seeds = None;
     let f = fixtures();
     cfg.sources.tasks = vec![
         format!("covid-ct:{}", f.join("covid-ct").display()),
