@@ -41,9 +41,13 @@ struct Args {
     /// Tasks, comma separated (lung, organ, head; or the tasks of --labels, `all` for every one).
     #[arg(long, value_delimiter = ',')]
     tasks: Option<Vec<String>>,
-    /// Label fractions in (0, 1], comma separated.
+    /// Label fractions in (0, 1], comma separated (every one fine-tuned unless --finetune-fractions).
     #[arg(long, value_delimiter = ',')]
     fractions: Option<Vec<f64>>,
+    /// The fractions that are also fine-tuned (a subset of the fractions; the frozen-feature protocols
+    /// run at every fraction).
+    #[arg(long, value_delimiter = ',')]
+    finetune_fractions: Option<Vec<f64>>,
     /// Seeds, comma separated.
     #[arg(long, value_delimiter = ',')]
     seeds: Option<Vec<u64>>,
@@ -107,9 +111,15 @@ fn resolve(a: &Args) -> Result<StudyConfig, Box<dyn std::error::Error>> {
     }
     if let Some(f) = &a.fractions {
         cfg.protocol.fractions = f.clone();
+        // the preset's fine-tuning fractions were a choice among its own fractions
+        cfg.protocol.finetune_fractions = None;
+    }
+    if let Some(f) = &a.finetune_fractions {
+        cfg.protocol.finetune_fractions = Some(f.clone());
     }
     if let Some(s) = &a.seeds {
         cfg.protocol.seeds = s.clone();
+        cfg.protocol.finetune_seeds = cfg.protocol.finetune_seeds.map(|n| n.min(s.len().max(1)));
     }
     if let Some(e) = a.pretrain_epochs {
         cfg.pretrain.epochs = e;

@@ -26,7 +26,9 @@ fn tiny() -> StudyConfig {
     cfg.finetune.knn_k = 5;
     cfg.protocol.tasks = vec!["head".into()];
     cfg.protocol.fractions = vec![1.0, 0.5];
+    cfg.protocol.finetune_fractions = None;
     cfg.protocol.seeds = vec![0, 1];
+    cfg.protocol.finetune_seeds = None;
     cfg
 }
 

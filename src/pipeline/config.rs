@@ -401,9 +401,13 @@ impl StudyConfig {
         if self.protocol.seeds.is_empty() || self.protocol.fractions.is_empty() || self.protocol.tasks.is_empty() {
             return bad("protocol needs at least one task, fraction and seed".into());
         }
-        if let Some(f) = self.protocol.finetune_fractions.iter().flatten().find(|f| {
-            !self.protocol.fractions.iter().any(|g| permille(*g) == permille(**f))
-        }) {
+        if let Some(f) = self
+            .protocol
+            .finetune_fractions
+            .iter()
+            .flatten()
+            .find(|f| !self.protocol.fractions.iter().any(|g| permille(*g) == permille(**f)))
+        {
             return bad(format!("protocol.finetune_fractions: {f} is not one of protocol.fractions"));
         }
         if self.protocol.finetune_seeds.is_some_and(|n| n == 0 || n > self.protocol.seeds.len()) {
