@@ -26,6 +26,9 @@ use super::pretrain::{pretrain, PretrainRequest};
 /// The subsets of every (task, seed).
 type Subsets = BTreeMap<(String, u64), NestedSubsets>;
 
+/// The initialisations to evaluate (name, weights) and each method's pre-training seconds.
+type Initialisations = (Vec<(String, Init)>, BTreeMap<String, f64>);
+
 /// What a finished study left behind.
 #[derive(Debug, Clone)]
 pub struct StudyOutcome {
@@ -183,7 +186,7 @@ fn pretrain_all(
     backbone: &ctssl_backbones::ResNetConfig,
     pool_input: &ctssl_train::eval::InputMapping,
     device: &Device,
-) -> Result<(Vec<(String, Init)>, BTreeMap<String, f64>)> {
+) -> Result<Initialisations> {
     let views = Views::from_name(&cfg.pretrain.views)?;
     let mut seconds: BTreeMap<String, f64> = BTreeMap::new();
     let mut inits: Vec<(String, Init)> = Vec::new();
@@ -320,11 +323,17 @@ fn evaluate_all(
                             }
                             Protocol::LinearProbe | Protocol::Knn => {
                                 let fseed = if init.seeded() { seed } else { 0 };
-                                if !features.contains_key(&fseed) {
-                                    let f = task_features(backbone, init, task, fseed, cfg.model.image_size, device)?;
-                                    features.insert(fseed, f);
-                                }
-                                let f = &features[&fseed];
+                                let f = match features.entry(fseed) {
+                                    std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                                    std::collections::btree_map::Entry::Vacant(e) => e.insert(task_features(
+                                        backbone,
+                                        init,
+                                        task,
+                                        fseed,
+                                        cfg.model.image_size,
+                                        device,
+                                    )?),
+                                };
                                 if p == Protocol::Knn {
                                     knn_point(point, f, cfg.finetune.knn_k)?
                                 } else {

@@ -38,7 +38,7 @@ fn fmt_cell(c: Option<&Cell>) -> String {
     match c.and_then(|c| c.value.as_ref()) {
         None => format!("–{note}"),
         Some(v) => match (v.half_width, v.std) {
-            (_, Some(s)) if s == 0.0 => format!("{:.3} (no variance over {} seeds){note}", v.mean, v.n),
+            (_, Some(0.0)) => format!("{:.3} (no variance over {} seeds){note}", v.mean, v.n),
             (Some(h), _) => format!("{:.3} ± {:.3}{note}", v.mean, h),
             (None, _) => format!("{:.3} (n=1){note}", v.mean),
         },
