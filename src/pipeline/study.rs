@@ -431,8 +431,12 @@ fn run_facts(
         (
             "fine-tuning".into(),
             format!(
-                "Adam lr {}, L2 weight decay {}, batch {}, {budget}; augmentation {:?}; kept on validation {:?}",
-                f.lr, f.weight_decay, f.batch_size, f.augment, f.selection
+                "Adam lr {}, L2 weight decay {}, batch {}, {budget}; augmentation `{}`; kept on validation `{}`",
+                f.lr,
+                f.weight_decay,
+                f.batch_size,
+                serde_json::to_value(f.augment).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+                serde_json::to_value(f.selection).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
             ),
         ),
         (
@@ -454,8 +458,8 @@ fn run_facts(
         facts.push((
             "linear probe".into(),
             format!(
-                "{} epochs, lr {}, on frozen pooled features, kept on validation {:?}",
-                f.probe_epochs, f.probe_lr, f.selection
+                "{} epochs, lr {}, on frozen pooled features, epoch selected as in fine-tuning",
+                f.probe_epochs, f.probe_lr
             ),
         ));
     }

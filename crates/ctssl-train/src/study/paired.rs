@@ -255,6 +255,17 @@ mod tests {
     #[test]
     fn undefined_values_and_constant_differences_are_said_not_hidden() {
         let t = paired_t(&[0.7, f64::NAN, 0.8], &[0.6, 0.5, 0.7]).unwrap();
+        let c = Comparison {
+            task: "lung".into(),
+            protocol: Protocol::Finetune,
+            fraction: 0.1,
+            method: "spark".into(),
+            baseline: "random".into(),
+            seeds: 3,
+            test: Some(t),
+            p_holm: None,
+        };
+        assert_eq!((c.undefined(), c.verdict()), (1, "no variance"));
         assert_eq!(t.n, 2);
         assert!(t.without_variance() && t.p.is_none() && t.ci.is_none());
         let t = paired_t(&[0.7], &[0.6]).unwrap();

@@ -46,16 +46,18 @@ fn fmt_cell(c: Option<&Cell>) -> String {
 }
 
 fn fmt_comparison(c: &Comparison) -> String {
-    let Some(t) = c.test else { return "undefined".into() };
+    let Some(t) = c.test else { return format!("undefined ({} seeds)", c.seeds) };
+    let undefined = c.undefined();
+    let note = if undefined > 0 { format!(" ({undefined} of {} seeds undefined)", c.seeds) } else { String::new() };
     let interval = t.ci.map_or(String::new(), |(lo, hi)| format!(" [{lo:+.3}, {hi:+.3}]"));
     let p = c.p_holm.map_or(String::new(), |p| format!(", p_Holm {}", fmt_p(p)));
     let verdict = match c.verdict() {
         "better" => " **better**",
         "worse" => " **worse**",
         "no evidence" => "",
-        other => return format!("{:+.3} ({other})", t.mean_diff),
+        other => return format!("{:+.3} ({other}){note}", t.mean_diff),
     };
-    format!("{:+.3}{interval}{p}{verdict}", t.mean_diff)
+    format!("{:+.3}{interval}{p}{verdict}{note}", t.mean_diff)
 }
 
 fn fmt_p(p: f64) -> String {
