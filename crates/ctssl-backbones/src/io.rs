@@ -1,5 +1,6 @@
 //! safetensors files: atomic save, load, and the dtypes torchvision writes (F32 weights, I64 counters).
 
+use atomic_write_file::AtomicWriteFile;
 use candle_core::{Device, Tensor};
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -7,7 +8,8 @@ use std::path::Path;
 
 use crate::error::{BackboneError, Result};
 
-/// Writes `tensors` to `path` as safetensors, atomically (a temp file in the same folder, then a rename).
+/// Writes `tensors` to `path` as safetensors, atomically (`atomic-write-file`: a temporary file in the
+/// same folder, synced, then renamed; nothing is left behind if the write fails or the process dies).
 ///
 /// The header carries `{"format": "pt"}`, the metadata `safetensors.torch.save_file` writes, so the file
 /// loads in PyTorch with `safetensors.torch.load_file` and then `model.load_state_dict`.
@@ -20,15 +22,13 @@ pub fn save_safetensors(tensors: &HashMap<String, Tensor>, path: impl AsRef<Path
         .collect::<Result<_>>()?;
     let metadata = Some(HashMap::from([("format".to_string(), "pt".to_string())]));
     let bytes = safetensors::tensor::serialize(sorted.iter().map(|(k, t)| (*k, t)), metadata)
-        .map_err(|e| BackboneError::Safetensors { path: path.to_path_buf(), message: e.to_string() })?;
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p,
-        _ => Path::new("."),
+        .map_err(|e| BackboneError::Safetensors { path: path.to_path_buf(), source: Box::new(e) })?;
+    let write = || -> std::io::Result<()> {
+        let mut file = AtomicWriteFile::open(path)?;
+        file.write_all(&bytes)?;
+        file.commit()
     };
-    let mut tmp = tempfile::Builder::new().prefix(".ctssl-save-").suffix(".tmp").tempfile_in(dir).map_err(io_err)?;
-    tmp.write_all(&bytes).map_err(io_err)?;
-    tmp.as_file().sync_all().map_err(io_err)?;
-    tmp.persist(path).map_err(|e| io_err(e.error))?;
+    write().map_err(io_err)?;
     Ok(())
 }
 
@@ -37,7 +37,7 @@ pub fn load_safetensors(path: impl AsRef<Path>, device: &Device) -> Result<HashM
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|source| BackboneError::Io { path: path.to_path_buf(), source })?;
     load_safetensors_bytes(&bytes, device)
-        .map_err(|e| BackboneError::Safetensors { path: path.to_path_buf(), message: e.to_string() })
+        .map_err(|e| BackboneError::Safetensors { path: path.to_path_buf(), source: Box::new(e) })
 }
 
 /// Parses safetensors bytes (already in memory) onto `device`.

@@ -17,6 +17,7 @@ use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+use atomic_write_file::AtomicWriteFile;
 use rayon::prelude::*;
 
 use crate::dataset::{Dataset, Phantom};
@@ -176,15 +177,15 @@ pub fn write_phantom(phantom: &Phantom, dir: &Path, progress: impl Fn(usize) + S
 }
 
 fn create_dir(dir: &Path) -> Result<()> {
-    fs::create_dir_all(dir).map_err(|e| PhantomError::Write { path: dir.to_path_buf(), reason: e.to_string() })
+    fs::create_dir_all(dir).map_err(|source| PhantomError::Write { path: dir.to_path_buf(), source })
 }
 
-/// Write a text file atomically (temporary file, then rename).
+/// Write a text file atomically (`atomic-write-file`: temporary file, synced, renamed).
 fn write_text(path: &Path, text: &str) -> Result<()> {
-    let err = |e: std::io::Error| PhantomError::Write { path: path.to_path_buf(), reason: e.to_string() };
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f = fs::File::create(&tmp).map_err(err)?;
-    f.write_all(text.as_bytes()).map_err(err)?;
-    f.sync_all().map_err(err)?;
-    fs::rename(&tmp, path).map_err(err)
+    let write = || -> std::io::Result<()> {
+        let mut f = AtomicWriteFile::open(path)?;
+        f.write_all(text.as_bytes())?;
+        f.commit()
+    };
+    write().map_err(|source| PhantomError::Write { path: path.to_path_buf(), source })
 }

@@ -22,8 +22,8 @@ pub fn denormalise(image: &Tensor, reconstruction: &Tensor, patch: usize) -> Res
     Ok(rec.reshape((n, h, w, patch, patch, c))?.permute((0, 5, 1, 3, 2, 4))?.reshape((n, c, h * patch, w * patch))?)
 }
 
-/// Writes the preview of the first `max_images` images (channel 0) to `path` (atomically: temp file +
-/// rename). Each image is scaled to grey levels by the input's own minimum and maximum.
+/// Writes the preview of the first `max_images` images (channel 0) to `path` (atomically: a temporary
+/// file, synced, then renamed). Each image is scaled to grey levels by the input's own minimum and maximum.
 pub fn write_preview(
     image: &Tensor,
     reconstruction: &Tensor,
@@ -32,7 +32,6 @@ pub fn write_preview(
     path: impl AsRef<Path>,
 ) -> Result<()> {
     let path = path.as_ref();
-    let io = |message: String| SparseError::Io { path: path.to_path_buf(), message };
     let image = image.detach().to_dtype(DType::F32)?;
     let rec = denormalise(&image, &reconstruction.detach().to_dtype(DType::F32)?, mask.patch())?;
     let visible = mask.at_stride(1, DType::F32, image.device())?;
@@ -59,10 +58,17 @@ pub fn write_preview(
         }
     }
     let buffer = image::GrayImage::from_raw(width as u32, (rows * h) as u32, pixels)
-        .ok_or_else(|| io("preview buffer has the wrong size".into()))?;
-    let tmp = path.with_extension("png.tmp");
-    buffer.save_with_format(&tmp, image::ImageFormat::Png).map_err(|e| io(e.to_string()))?;
-    std::fs::rename(&tmp, path).map_err(|e| io(e.to_string()))?;
+        .ok_or_else(|| SparseError::InvalidInput("preview buffer has the wrong size".into()))?;
+    let mut png = std::io::Cursor::new(Vec::new());
+    buffer
+        .write_to(&mut png, image::ImageFormat::Png)
+        .map_err(|source| SparseError::Image { path: path.to_path_buf(), source })?;
+    let write = || -> std::io::Result<()> {
+        let mut file = atomic_write_file::AtomicWriteFile::open(path)?;
+        std::io::Write::write_all(&mut file, png.get_ref())?;
+        file.commit()
+    };
+    write().map_err(|source| SparseError::Io { path: path.to_path_buf(), source })?;
     Ok(())
 }
 

@@ -7,10 +7,11 @@
 //! `config` (a JSON document). Files are named `ckpt-<step>.safetensors`.
 
 use std::collections::HashMap;
-use std::fs::{self, File};
+use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use atomic_write_file::AtomicWriteFile;
 use candle_core::{Device, Tensor, Var};
 use rand_chacha::ChaCha8Rng;
 use safetensors::SafeTensors;
@@ -249,26 +250,19 @@ pub fn check_finite(value: f64, step: u64) -> Result<()> {
     }
 }
 
-/// Writes `bytes` to `path` atomically: a hidden temporary file in the same folder is written, flushed to
-/// disk, then renamed over `path`, and the folder is synced. A reader sees the old file or the new one,
-/// never a part.
+/// Writes `bytes` to `path` atomically (`atomic-write-file`): an unnamed temporary file in the same
+/// folder is written, flushed to disk and renamed over `path`, and the folder is synced. A reader sees
+/// the old file or the new one, never a part; a process killed while writing, or a write that fails (a
+/// full disk), leaves no temporary file behind. The error names `path` and keeps the `io::Error`.
 pub fn write_bytes_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let file_name =
-        path.file_name().ok_or_else(|| TrainError::InvalidArgument(format!("{} has no file name", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp", file_name.to_string_lossy()));
     let write = || -> std::io::Result<()> {
-        let mut f = File::create(&tmp)?;
+        let mut f = AtomicWriteFile::open(path)?;
         f.write_all(bytes)?;
-        f.sync_all()
+        // A kill test can stop the process here: the bytes are written, the old file not yet replaced.
+        crate::hold::hold_point(&format!("write:{}", path.file_name().unwrap_or_default().to_string_lossy()));
+        f.commit()
     };
-    write().map_err(|e| TrainError::io(&tmp, e))?;
-    fs::rename(&tmp, path).map_err(|e| TrainError::io(path, e))?;
-    // Make the rename durable; not every platform can open a folder, so this is best effort.
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    write().map_err(|e| TrainError::io(path, e))
 }
 
 #[cfg(test)]
@@ -340,10 +334,13 @@ mod tests {
         let l = latest(dir.path()).unwrap().unwrap();
         assert_eq!(l, dir.path().join("ckpt-10.safetensors"));
         assert_eq!(Checkpoint::load(&l, &Device::Cpu).unwrap().step, 10);
-        // The next save of step 20 replaces the leftover.
+        // The next save of step 20 is whole and leaves no temporary file of its own.
         sample(20).save(dir.path()).unwrap();
         assert_eq!(latest(dir.path()).unwrap().unwrap(), dir.path().join("ckpt-20.safetensors"));
-        assert!(!dir.path().join(".ckpt-20.safetensors.tmp").exists());
+        let mut names: Vec<String> =
+            fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+        names.sort();
+        assert_eq!(names, vec![".ckpt-20.safetensors.tmp", "ckpt-10.safetensors", "ckpt-20.safetensors"]);
     }
 
     #[test]

@@ -134,7 +134,7 @@ impl SliceCache {
         if options.shard_bytes == 0 {
             return Err(IoError::InvalidArgument("shard_bytes must be positive".into()));
         }
-        std::fs::create_dir_all(dir).map_err(|e| IoError::Write { path: dir.to_path_buf(), reason: e.to_string() })?;
+        std::fs::create_dir_all(dir).map_err(|source| IoError::Write { path: dir.to_path_buf(), source })?;
 
         // The previous cache, when it can be reused (same format and read options).
         let old = SliceCache::open(dir).ok().filter(|c| c.index.read_options == options.read);
@@ -475,12 +475,13 @@ fn copy_frames(
         .collect()
 }
 
-/// Write one shard atomically (safetensors writes a temporary sibling and renames it).
+/// Write one shard atomically: a killed build leaves no partial shard, and a full disk keeps no temporary.
 fn write_shard(path: &Path, tensors: Vec<(String, I16Tensor<'_>)>) -> Result<()> {
     let metadata =
         HashMap::from([("format".to_string(), FORMAT.to_string()), ("version".to_string(), CACHE_VERSION.to_string())]);
-    safetensors::serialize_to_file(tensors, Some(metadata), path)
-        .map_err(|e| IoError::Write { path: path.to_path_buf(), reason: e.to_string() })
+    let bytes = safetensors::serialize(tensors, Some(metadata))
+        .map_err(|e| IoError::Encode { path: path.to_path_buf(), source: Box::new(e) })?;
+    crate::atomic::write_atomic(path, &bytes)
 }
 
 /// One more than the highest generation among the shard files in `dir`.
