@@ -1,10 +1,11 @@
 //! Fine-tunes (and linear-probes) a ResNet on a labeled CT task — synthetic (`lung`, `organ`, `head`) or a
 //! labels CSV of the user's DICOM files — from a pre-trained encoder, torchvision weights, or random
-//! initialisation, on a fraction of the training patients, and prints the test metrics.
+//! initialisation, on a fraction of the training patients, and prints the test metrics; with `--out`, keeps
+//! them (`results.csv`) and the fine-tuned model (`model.safetensors`) in a run folder that resumes.
 //!
 //! ```text
 //! cargo run --release --example finetune -- --task lung --init random
-//! cargo run --release --example finetune -- --task head --init encoder:runs/spark/encoder.safetensors --fraction 0.1
+//! cargo run --release --example finetune -- --task head --init encoder:runs/spark/encoder.safetensors --fraction 0.1 --out runs/ft-head
 //! cargo run --release --example finetune -- --task covid-ct:data/COVID-CT --init encoder:runs/spark/encoder.safetensors
 //! cargo run --release --example finetune -- --labels /ct/labels.csv --task default --init torchvision:resnet50.safetensors --preset paper
 //! ```
@@ -13,7 +14,8 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use ctssl::pipeline::data::{dicom_data, phantom_data};
-use ctssl::pipeline::evaluate::{finetune_point, probe_point, task_features, EvalPoint, Init};
+use ctssl::pipeline::evaluate::{EvalPoint, Init};
+use ctssl::pipeline::finetune::{finetune_run, FinetuneJob};
 use ctssl::pipeline::StudyConfig;
 use ctssl::train::study::nested_subsets;
 
@@ -51,6 +53,10 @@ struct Args {
     /// `cpu` or `cuda`.
     #[arg(long, default_value = "cpu")]
     device: String,
+    /// Run folder: keeps `results.csv` and the fine-tuned `model.safetensors`; the same command with the same
+    /// folder resumes an interrupted run and redoes nothing of a finished one.
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
@@ -100,9 +106,26 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     };
     let backbone = cfg.backbone()?;
     let point = EvalPoint { task, init_name: &a.init, subset, seed: a.seed };
-    let ft = finetune_point(point, &init, &backbone, &cfg.finetune, cfg.model.image_size, &device)?;
-    let features = task_features(&backbone, &init, task, a.seed, cfg.model.image_size, &device)?;
-    let lp = probe_point(point, &features, &cfg.finetune)?;
+    let description = format!(
+        "task {}\ninit {}\nfraction {}\nseed {}\ndata {}\n\n{}",
+        a.task,
+        a.init,
+        a.fraction,
+        a.seed,
+        data.content_hash,
+        cfg.to_toml()?
+    );
+    let job = FinetuneJob {
+        init: &init,
+        backbone: &backbone,
+        settings: &cfg.finetune,
+        image_size: cfg.model.image_size,
+        description: &description,
+    };
+    let outcome = finetune_run(point, job, a.out.as_deref(), &device)?;
+    if outcome.resumed_done {
+        println!("already done in {}", a.out.as_deref().unwrap_or(std::path::Path::new(".")).display());
+    }
     println!(
         "task {} ({} classes: {}), {} of {} training patients ({} slices), test {} slices",
         task.name,
@@ -118,7 +141,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
         subset.indices.len(),
         task.test.len()
     );
-    for r in [&ft, &lp] {
+    for r in &outcome.rows {
         println!(
             "{:<12} ROC-AUC {:.3} ± {:.3}  accuracy {:.3}  balanced accuracy {:.3}  macro F1 {:.3}  (kept at {}, {:.1} s)",
             r.protocol.name(),
@@ -131,6 +154,9 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
             r.seconds
         );
     }
+    if let Some(model) = &outcome.model {
+        println!("fine-tuned model: {}", model.display());
+    }
     Ok(())
 }
 
@@ -138,7 +164,7 @@ fn main() {
     alloc::keep_freed_pages();
     ctssl::pipeline::init_cpu_runtime();
     if let Err(e) = run(&Args::parse()) {
-        eprintln!("error: {e}");
+        ctssl::pipeline::error::print_error(&*e);
         std::process::exit(1);
     }
 }

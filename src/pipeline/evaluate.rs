@@ -158,6 +158,18 @@ pub fn finetune_point(
     image_size: usize,
     device: &Device,
 ) -> Result<ResultRow> {
+    Ok(finetune_model(p, init, backbone, settings, image_size, device)?.0)
+}
+
+/// [`finetune_point`], also returning the fine-tuned classifier (it holds the weights of the kept check).
+pub fn finetune_model(
+    p: EvalPoint<'_>,
+    init: &Init,
+    backbone: &ResNetConfig,
+    settings: &FinetuneSettings,
+    image_size: usize,
+    device: &Device,
+) -> Result<(ResultRow, ResNet)> {
     let t0 = Instant::now();
     let train = p.task.train.subset(&p.subset.indices)?;
     let model = classifier(backbone, init, train.num_classes, p.seed, device)?;
@@ -178,7 +190,7 @@ pub fn finetune_point(
     };
     let r = finetune(&model, &train, &p.task.val, &p.task.test, &cfg)?;
     let kept = if cfg.steps > 0 { r.best_step } else { r.best_epoch };
-    row(p, Protocol::Finetune, &r.test, &r.test_probs, kept, t0.elapsed().as_secs_f64())
+    Ok((row(p, Protocol::Finetune, &r.test, &r.test_probs, kept, t0.elapsed().as_secs_f64())?, model))
 }
 
 /// The subset's rows of the cached training features and their labels.

@@ -9,6 +9,7 @@ pub mod config;
 pub mod data;
 pub mod error;
 pub mod evaluate;
+pub mod finetune;
 pub mod methods;
 pub mod pretrain;
 pub mod sources;

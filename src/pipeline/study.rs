@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use candle_core::Device;
 use ctssl_train::checkpoint::write_bytes_atomic;
+use ctssl_train::run_lock::RunLock;
 use ctssl_train::study::{
     nested_subsets, permille, write_checks, write_comparisons, write_report, NestedSubsets, Protocol, ResultsTable,
     RunFacts, RunKey,
@@ -141,6 +142,8 @@ fn bar(len: u64, what: &str) -> ProgressBar {
 pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<StudyOutcome> {
     let t0 = Instant::now();
     cfg.validate()?;
+    // Held until the study returns: a second process on this folder is refused instead of interleaving.
+    let _lock = RunLock::acquire(out)?;
     let input = cfg.input()?;
     let t_data = Instant::now();
     let (data, sources) = if cfg.sources.active() {
@@ -214,6 +217,7 @@ fn pretrain_all(
             input: pool_input.clone(),
             checkpoint_every: cfg.pretrain.checkpoint_every,
             stop_after: None,
+            dense_bn_images: if method == "spark" { cfg.pretrain.spark_dense_bn_images.unwrap_or(0) } else { 0 },
         };
         eprintln!("pre-training {method} ...");
         let o = pretrain(&req, &data.pool, &dir, device)?;
@@ -360,6 +364,7 @@ fn evaluate_all(
                         }
                         table.push(row);
                         table.save(results_path)?;
+                        ctssl_train::hold::hold_point("evaluation");
                         evaluated += 1;
                         pb.inc(1);
                     }

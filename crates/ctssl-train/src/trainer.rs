@@ -230,6 +230,7 @@ impl Trainer {
                 summary.steps_done = step;
                 summary.last_loss = Some(loss_value);
 
+                crate::hold::hold_point("train-step");
                 let every = self.config.checkpoint_every;
                 if (every > 0 && step % every == 0) || step == total {
                     let ckpt = self.checkpoint(method, opt, &vars, step, step / nb, &rng, &config_json)?;
