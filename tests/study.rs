@@ -107,6 +107,17 @@ fn dicom_folders_and_a_labels_csv_make_tasks_and_bad_files_are_skipped_with_thei
     assert_eq!(names, ["head", "lung"]);
     assert!(data.skipped.iter().any(|s| s.contains("broken.dcm")), "{:?}", data.skipped);
     assert!(!data.pool.slices.is_empty());
+    // The pool folder holds the labeled files too: their patients are taken out of the pool and counted.
+    let labeled: std::collections::BTreeSet<&str> = data
+        .tasks
+        .iter()
+        .flat_map(|t| [&t.train, &t.val, &t.test])
+        .flat_map(|s| s.slices.slices.iter().map(|x| x.patient_id.as_str()))
+        .collect();
+    assert!(!labeled.is_empty());
+    assert!(data.pool.slices.iter().all(|s| !labeled.contains(s.patient_id.as_str())), "a labeled patient in the pool");
+    let removed = format!("{} patient(s) of the labeled tasks found in the pre-training pool and removed", labeled.len());
+    assert!(data.description.contains(&removed), "{}", data.description);
     for t in &data.tasks {
         assert_eq!(t.classes, ["0", "1"]);
         let train: std::collections::BTreeSet<&str> =

@@ -201,11 +201,11 @@ pub fn phantom_data(cfg: &DataConfig, tasks: &[String]) -> Result<StudyData> {
 
 /// Reads every frame of a DICOM file as HU slices (air for padding), with the file's Patient ID.
 fn read_slices(path: &Path) -> SlicesRead {
-    let img = ctssl_io::read_image_with(path, &ctssl_io::ReadOptions::for_training()).map_err(|e| e.to_string())?;
+    let img = ctssl_io::read_image_with(path, &ctssl_io::ReadOptions::for_training())?;
     let (rows, cols) = (img.header.rows as usize, img.header.cols as usize);
     let frames = (0..img.header.frames as usize)
         .filter_map(|f| img.frame(f))
-        .map(|v| Image::from_vec(rows, cols, v.to_vec()).map_err(|e| e.to_string()))
+        .map(|v| Image::from_vec(rows, cols, v.to_vec()).map_err(PipelineError::from))
         .collect::<std::result::Result<Vec<_>, _>>()?;
     Ok((frames, img.header.patient_id.clone()))
 }
@@ -253,7 +253,7 @@ pub fn parse_labels_csv(text: &str, base: &Path) -> Result<Vec<LabelRow>> {
 }
 
 /// What [`read_slices`] gives for one file: its frames and patient ID, or why it could not be read.
-type SlicesRead = std::result::Result<(Vec<Image>, String), String>;
+type SlicesRead = Result<(Vec<Image>, String)>;
 
 /// The user's data: a pre-training folder (scanned recursively for CT) and/or a labels CSV; tasks are
 /// split by patient with `val_fraction` / `test_fraction` and `seed`. Unreadable files are skipped with
@@ -273,7 +273,7 @@ pub fn dicom_data(cfg: &DataConfig, seed: u64) -> Result<StudyData> {
                         pool.push(f, pid.clone())?;
                     }
                 }
-                Err(e) => skipped.push(format!("{}: {e}", path.display())),
+                Err(e) => skipped.push(format!("{}: {}", path.display(), super::error::chain(&e))),
             }
         }
     }
@@ -304,7 +304,7 @@ pub fn dicom_data(cfg: &DataConfig, seed: u64) -> Result<StudyData> {
                             labels.push(class);
                         }
                     }
-                    Err(e) => skipped.push(format!("{}: {e}", r.file.display())),
+                    Err(e) => skipped.push(format!("{}: {}", r.file.display(), super::error::chain(&e))),
                 }
             }
             if labels.is_empty() {
@@ -316,19 +316,60 @@ pub fn dicom_data(cfg: &DataConfig, seed: u64) -> Result<StudyData> {
             tasks.push(TaskData { name: task, classes: names, train, val, test, positions: None });
         }
     }
+    let leak = remove_task_patients(&mut pool, &tasks);
     if pool.slices.is_empty() && tasks.is_empty() {
         return Err(PipelineError::Data("no readable CT slice in the given folders".into()));
     }
     let description = format!(
-        "DICOM: pre-training pool {} slices from {}; {} labeled task(s) from {}; {} file(s) skipped",
+        "DICOM: pre-training pool {} slices from {}; {} labeled task(s) from {}; {} file(s) skipped; {}",
         pool.slices.len(),
         cfg.pretrain_dir.as_ref().map_or("-".into(), |p| p.display().to_string()),
         tasks.len(),
         cfg.labels_csv.as_ref().map_or("-".into(), |p| p.display().to_string()),
-        skipped.len()
+        skipped.len(),
+        leak.describe()
     );
     let content_hash = hash_of(&pool, &tasks);
     Ok(StudyData { pool, tasks, content_hash, skipped, description })
+}
+
+/// What [`remove_task_patients`] took out of a pre-training pool.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PoolLeak {
+    /// Patients of a labeled task found in the pool.
+    pub patients: usize,
+    /// Their slices, removed from the pool.
+    pub slices: usize,
+}
+
+impl PoolLeak {
+    /// The line of `data.txt`: how many patients of the labeled tasks were removed from the pool.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} patient(s) of the labeled tasks found in the pre-training pool and removed from it ({} slices)",
+            self.patients, self.slices
+        )
+    }
+}
+
+/// Removes from `pool` every slice of a patient who is in a labeled task (any split): pre-training on a
+/// test patient's other slices would leak the test set into the encoder.
+pub fn remove_task_patients(pool: &mut InMemorySlices, tasks: &[TaskData]) -> PoolLeak {
+    let labeled: std::collections::HashSet<&str> = tasks
+        .iter()
+        .flat_map(|t| [&t.train, &t.val, &t.test])
+        .flat_map(|set| set.slices.slices.iter().map(|s| s.patient_id.as_str()))
+        .collect();
+    let mut found: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    let before = pool.slices.len();
+    pool.slices.retain(|s| {
+        let leak = labeled.contains(s.patient_id.as_str());
+        if leak {
+            found.insert(s.patient_id.clone());
+        }
+        !leak
+    });
+    PoolLeak { patients: found.len(), slices: before - pool.slices.len() }
 }
 
 #[cfg(test)]
