@@ -102,6 +102,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
         input,
         checkpoint_every: cfg.pretrain.checkpoint_every,
         stop_after: None,
+        dense_bn_images: if a.method == "spark" { cfg.pretrain.spark_dense_bn_images.unwrap_or(0) } else { 0 },
     };
     let o = pretrain(&req, &data.pool, &a.out, &device)?;
     match o.summary {
@@ -124,7 +125,7 @@ fn main() {
     ctssl::pipeline::init_cpu_runtime();
     ctssl::pipeline::init_logging();
     if let Err(e) = run(&Args::parse()) {
-        eprintln!("error: {e}");
+        ctssl::pipeline::error::print_error(&*e);
         std::process::exit(1);
     }
 }

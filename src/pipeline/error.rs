@@ -12,7 +12,7 @@ pub enum PipelineError {
     #[error("data: {0}")]
     Data(String),
     /// A file-system operation failed.
-    #[error("i/o on {path}: {source}")]
+    #[error("i/o on {path}")]
     Io {
         /// The file or folder.
         path: PathBuf,
@@ -41,7 +41,7 @@ pub enum PipelineError {
     #[error(transparent)]
     Sparse(#[from] ctssl_sparse::SparseError),
     /// A tensor operation failed.
-    #[error("candle: {0}")]
+    #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
 
@@ -54,3 +54,19 @@ impl PipelineError {
 
 /// Result alias of the workflows.
 pub type Result<T> = std::result::Result<T, PipelineError>;
+
+/// An error and its causes (the `source()` chain) on one line, `outer: cause: root cause`: where an
+/// error is shown as text (a skipped file's reason, a program's last words), this keeps the causes that
+/// `Display` leaves to `source()`.
+pub use ctssl_io::error_chain as chain;
+
+/// Prints `error: <message>` and then each cause of its `source()` chain on a line of its own (`caused
+/// by: …`) to standard error: what the examples print before they exit with an error.
+pub fn print_error(e: &(dyn std::error::Error + 'static)) {
+    eprintln!("error: {e}");
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        eprintln!("  caused by: {c}");
+        cause = c.source();
+    }
+}

@@ -20,12 +20,12 @@ pub enum AugmentError {
         len: usize,
     },
     /// Reading a slice failed.
-    #[error("reading slice {index}: {reason}")]
+    #[error("reading slice {index}")]
     Source {
         /// The slice index.
         index: usize,
         /// Why it failed.
-        reason: String,
+        source: Box<AugmentError>,
     },
     /// An error from `ctssl-io`.
     #[error(transparent)]
@@ -34,8 +34,8 @@ pub enum AugmentError {
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
     /// Building a thread pool failed.
-    #[error("thread pool: {0}")]
-    ThreadPool(String),
+    #[error("cannot build the loader's thread pool")]
+    ThreadPool(#[from] rayon::ThreadPoolBuildError),
     /// The background loader thread stopped unexpectedly.
     #[error("loader thread: {0}")]
     Loader(String),

@@ -112,7 +112,7 @@ impl<S: SliceSource + 'static> Loader<S> {
                     .num_threads(n.max(1))
                     .thread_name(|i| format!("ctssl-augment-{i}"))
                     .build()
-                    .map_err(|e| AugmentError::ThreadPool(e.to_string()))?,
+                    ?,
             )),
             None => None,
         };

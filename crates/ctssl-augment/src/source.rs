@@ -50,7 +50,7 @@ impl SliceSource for SliceCache {
         let slice = self.slice(index).ok_or(AugmentError::OutOfRange { index, len: SliceCache::len(self) })?;
         let (rows, cols) = (slice.meta.rows as usize, slice.meta.cols as usize);
         let image = Image::from_vec(rows, cols, slice.hu.to_f32())
-            .map_err(|e| AugmentError::Source { index, reason: e.to_string() })?;
+            .map_err(|e| AugmentError::Source { index, source: Box::new(e) })?;
         Ok(HuSlice { image: Arc::new(image), patient_id: slice.meta.patient_id.clone() })
     }
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum BackboneError {
     /// A tensor operation failed (shape, dtype or device problem inside candle or the kernels).
-    #[error("tensor operation failed: {0}")]
+    #[error(transparent)]
     Tensor(#[from] candle_core::Error),
     /// A configuration value is out of range.
     #[error("invalid backbone configuration: {0}")]
@@ -15,7 +15,7 @@ pub enum BackboneError {
     #[error("invalid input: {0}")]
     InvalidInput(String),
     /// Reading or writing a file failed.
-    #[error("{path}: {source}")]
+    #[error("i/o on {path}")]
     Io {
         /// The file concerned.
         path: PathBuf,
@@ -23,12 +23,12 @@ pub enum BackboneError {
         source: std::io::Error,
     },
     /// A safetensors file could not be parsed or written.
-    #[error("{path}: safetensors: {message}")]
+    #[error("{path}: safetensors data cannot be encoded or decoded")]
     Safetensors {
-        /// The file concerned.
+        /// The file.
         path: PathBuf,
-        /// What the safetensors reader or writer said.
-        message: String,
+        /// The parser's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A tensor in a state dict has a dtype that cannot be turned into the parameter's dtype.
     #[error("state dict entry `{name}` has dtype {found:?}, which cannot be loaded into a {expected:?} parameter")]

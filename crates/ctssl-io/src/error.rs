@@ -9,7 +9,7 @@ pub type Result<T, E = IoError> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum IoError {
     /// The file could not be opened or read from disk.
-    #[error("{path}: cannot read file: {source}")]
+    #[error("{path}: cannot read file")]
     Read {
         /// The file.
         path: PathBuf,
@@ -131,13 +131,21 @@ pub enum IoError {
         /// What is wrong.
         reason: String,
     },
-    /// Writing a file failed.
-    #[error("{path}: cannot write: {reason}")]
+    /// Writing a file or creating a folder failed (the `io::Error`, with its kind, is the source).
+    #[error("{path}: cannot write")]
     Write {
-        /// The file.
+        /// The file or folder.
         path: PathBuf,
-        /// What failed.
-        reason: String,
+        /// The file system's error.
+        source: std::io::Error,
+    },
+    /// A DICOM object could not be encoded for writing.
+    #[error("{path}: cannot encode the DICOM object")]
+    Encode {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// The encoder's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// A manifest file (dataset scan) is malformed or of an unknown version.
     #[error("{path}: manifest: {reason}")]
@@ -183,7 +191,7 @@ impl IoError {
             IoError::LimitExceeded { .. } => "limit_exceeded",
             IoError::Series { .. } => "series",
             IoError::Cache { .. } => "cache",
-            IoError::Write { .. } => "write",
+            IoError::Write { .. } | IoError::Encode { .. } => "write",
             IoError::Manifest { .. } => "manifest",
             IoError::DuplicateInstance { .. } => "duplicate_instance",
             IoError::InvalidArgument(_) => "invalid_argument",

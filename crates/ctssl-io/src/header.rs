@@ -510,8 +510,9 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     }
 }
 
-/// An error and its causes as one line.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its causes (its `source()` chain) as one line, `outer: cause: root cause`, each message
+/// once.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

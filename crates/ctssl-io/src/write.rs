@@ -28,7 +28,7 @@ use dicom_object::InMemDicomObject;
 use rayon::prelude::*;
 
 use crate::error::{IoError, Result};
-use crate::header::{error_chain, WindowPreset};
+use crate::header::WindowPreset;
 
 /// SOP Class UID of CT Image Storage.
 pub const CT_IMAGE_STORAGE: &str = "1.2.840.10008.5.1.4.1.1.2";
@@ -229,16 +229,16 @@ pub fn write_ct_slice(path: impl AsRef<Path>, info: &SeriesInfo, slice: &CtSlice
                 .implementation_class_uid(IMPLEMENTATION_CLASS_UID)
                 .implementation_version_name("CTSSL_010"),
         )
-        .map_err(|e| IoError::Write { path: path.to_path_buf(), reason: error_chain(&e) })?;
+        .map_err(|e| IoError::Encode { path: path.to_path_buf(), source: Box::new(e) })?;
     let mut bytes = Vec::with_capacity(slice.values.len() * 2 + 4096);
-    file.write_all(&mut bytes).map_err(|e| IoError::Write { path: path.to_path_buf(), reason: error_chain(&e) })?;
+    file.write_all(&mut bytes).map_err(|e| IoError::Encode { path: path.to_path_buf(), source: Box::new(e) })?;
     crate::atomic::write_atomic(path, &bytes)
 }
 
 /// Write slices as `IM00001.dcm`, `IM00002.dcm`, … (numbered by their place in `slices`) into `dir`.
 pub fn write_ct_series(dir: impl AsRef<Path>, info: &SeriesInfo, slices: &[CtSlice<'_>]) -> Result<Vec<PathBuf>> {
     let dir = dir.as_ref();
-    fs::create_dir_all(dir).map_err(|e| IoError::Write { path: dir.to_path_buf(), reason: e.to_string() })?;
+    fs::create_dir_all(dir).map_err(|source| IoError::Write { path: dir.to_path_buf(), source })?;
     slices
         .par_iter()
         .enumerate()

@@ -15,12 +15,12 @@ pub enum PhantomError {
     #[error(transparent)]
     Dicom(#[from] ctssl_io::IoError),
     /// Writing a file (CSV) failed.
-    #[error("cannot write {path}: {reason}")]
+    #[error("cannot write {path}")]
     Write {
-        /// The file.
+        /// The file or folder.
         path: PathBuf,
-        /// The cause.
-        reason: String,
+        /// The file system's error.
+        source: std::io::Error,
     },
 }
 

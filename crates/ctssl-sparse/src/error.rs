@@ -6,10 +6,10 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SparseError {
     /// A tensor operation failed (shape, dtype or device problem inside candle or the kernels).
-    #[error("tensor operation failed: {0}")]
+    #[error(transparent)]
     Tensor(#[from] candle_core::Error),
     /// The backbone refused a call (configuration, input or state-dict problem).
-    #[error("backbone: {0}")]
+    #[error(transparent)]
     Backbone(#[from] ctssl_backbones::BackboneError),
     /// A configuration value is out of range.
     #[error("invalid SparK configuration: {0}")]
@@ -17,13 +17,21 @@ pub enum SparseError {
     /// An input tensor or mask has the wrong shape, size or dtype.
     #[error("invalid input: {0}")]
     InvalidInput(String),
-    /// Writing a file failed.
-    #[error("{path}: {message}")]
+    /// Writing a file failed (the `io::Error`, with its kind, is the source).
+    #[error("cannot write {path}")]
     Io {
         /// The file concerned.
         path: PathBuf,
-        /// What went wrong.
-        message: String,
+        /// The file system's error.
+        source: std::io::Error,
+    },
+    /// An image could not be encoded.
+    #[error("cannot encode the image {path}")]
+    Image {
+        /// The file that was to be written.
+        path: PathBuf,
+        /// The encoder's error.
+        source: image::ImageError,
     },
 }
 

@@ -78,8 +78,9 @@ impl Spark {
     }
 }
 
+/// SparK's errors as the trainer's, with the SparK error as the source.
 fn train_error(e: SparseError) -> TrainError {
-    TrainError::InvalidArgument(format!("spark: {e}"))
+    TrainError::Method { method: "spark".into(), source: Box::new(e) }
 }
 
 impl PretrainMethod for Spark {
@@ -104,7 +105,7 @@ impl PretrainMethod for Spark {
         if let Some(p) = &self.previews {
             if ctx.step % p.every == 0 {
                 std::fs::create_dir_all(&p.dir)
-                    .map_err(|e| TrainError::InvalidArgument(format!("{}: {e}", p.dir.display())))?;
+                    .map_err(|source| train_error(SparseError::Io { path: p.dir.clone(), source }))?;
                 let path = p.dir.join(format!("step_{:06}.png", ctx.step));
                 write_preview(x, &out.reconstruction, &mask, p.max_images, &path).map_err(train_error)?;
             }

@@ -6,24 +6,48 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum TrainError {
     /// A tensor operation failed in candle.
-    #[error("candle: {0}")]
+    #[error(transparent)]
     Candle(#[from] candle_core::Error),
     /// A backbone operation failed (forward pass, state-dict load).
-    #[error("backbone: {0}")]
+    #[error(transparent)]
     Backbone(#[from] ctssl_backbones::BackboneError),
     /// The loader could not make a batch.
-    #[error("augment: {0}")]
+    #[error(transparent)]
     Augment(#[from] ctssl_augment::AugmentError),
     /// A safetensors file could not be encoded or decoded.
-    #[error("safetensors: {0}")]
+    #[error("safetensors data cannot be encoded or decoded")]
     Safetensors(#[from] safetensors::SafeTensorError),
+    /// A pre-training method's own operation failed (its crate's error is the source).
+    #[error("{method}")]
+    Method {
+        /// The method's name.
+        method: String,
+        /// The method crate's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A plot could not be drawn or written.
+    #[error("cannot plot {path}")]
+    Plot {
+        /// The image file.
+        path: PathBuf,
+        /// The plotting library's error.
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// A file-system operation failed.
-    #[error("i/o on {path}: {source}")]
+    #[error("i/o on {path}")]
     Io {
         /// The file or folder concerned.
         path: PathBuf,
         /// The underlying error.
         source: std::io::Error,
+    },
+    /// Another process (or another lock of this one) is using the run folder.
+    #[error("{path} is in use by {holder}; wait for it to finish or choose another folder")]
+    Busy {
+        /// The run folder.
+        path: PathBuf,
+        /// Who holds it (`process <pid>`).
+        holder: String,
     },
     /// The loss (or another watched quantity) became NaN or infinite.
     #[error("non-finite loss {value} at step {step}; stopping (the last good checkpoint is kept)")]

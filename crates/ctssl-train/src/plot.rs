@@ -62,8 +62,8 @@ pub struct LineChart {
     pub series: Vec<Series>,
 }
 
-fn plot_error(path: &Path, e: impl std::fmt::Display) -> TrainError {
-    TrainError::InvalidArgument(format!("plotting {}: {e}", path.display()))
+fn plot_error(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> TrainError {
+    TrainError::Plot { path: path.to_path_buf(), source: Box::new(e) }
 }
 
 /// A palette that stays distinguishable for up to ten lines.
@@ -111,10 +111,13 @@ impl LineChart {
         Some(((x0, x1), (y0 - pad, y1 + pad)))
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>, path: &Path) -> Result<()> {
+    fn draw<DB: DrawingBackend>(&self, root: DrawingArea<DB, Shift>, path: &Path) -> Result<()>
+    where
+        DB::ErrorType: 'static,
+    {
         register_font();
         root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
-        let ((x0, x1), (y0, y1)) = self.ranges().ok_or_else(|| plot_error(path, "no finite point to plot"))?;
+        let ((x0, x1), (y0, y1)) = self.ranges().ok_or_else(|| TrainError::InvalidArgument(format!("{}: no finite point to plot", path.display())))?;
         let mut builder = ChartBuilder::on(&root);
         builder.caption(&self.title, ("sans-serif", 22)).margin(12).x_label_area_size(42).y_label_area_size(58);
         macro_rules! body {
