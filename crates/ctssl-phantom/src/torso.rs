@@ -5,6 +5,9 @@
 //! and positions, sex (breast tissue). Heights: the lung apex is at z ≈ 0, the femoral heads at
 //! z ≈ −600 mm (times the body size).
 
+mod body;
+mod frame;
+
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
@@ -14,6 +17,7 @@ use crate::scanner::uniform;
 use crate::scene::Object;
 use crate::shape::{LoftKey, Shape, V3};
 use crate::tissue::Tissue;
+use frame::{key, Frame};
 
 /// Heights (mm) of landmarks of a torso.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,100 +53,25 @@ pub struct Torso {
     pub female: bool,
 }
 
-fn key(z: f32, cx: f32, cy: f32, rx: f32, ry: f32) -> LoftKey {
-    LoftKey { z, center: [cx, cy], radii: [rx, ry] }
-}
-
 /// Build a torso from a random stream.
 pub fn build_torso(rng: &mut ChaCha8Rng) -> Torso {
-    let s = uniform(rng, 0.9, 1.1); // body size
-    let width = uniform(rng, 0.92, 1.08); // extra width factor
-    let fat = uniform(rng, 4.0, 35.0); // subcutaneous fat, mm
-    let visceral = uniform(rng, 0.0, 1.0); // visceral fat share
-    let ox = uniform(rng, -12.0, 12.0);
-    let oy = uniform(rng, -8.0, 15.0);
-    let breath = uniform(rng, 0.88, 1.1);
-    let female = rng.random_bool(0.5);
-    let z_apex = uniform(rng, -8.0, 8.0);
-    let zs = |z: f32| z_apex + z * s; // template height → patient height
-    let zl = |z: f32| z_apex + z * s * breath; // lung heights scale with breathing
-    let px = |x: f32| ox + x * s * width;
-    let py = |y: f32| oy + y * s;
-    let p = |x: f32, y: f32, z: f32| -> V3 { [px(x), py(y), zs(z)] };
-
-    let z_dome_right = zl(-225.0);
-    let z_dome_left = z_dome_right - uniform(rng, 10.0, 25.0);
-    let z_iliac = zs(-470.0);
-    let z_femur = zs(-605.0);
+    let f = Frame::draw(rng);
+    let (s, width, breath, female, z_apex) = (f.s, f.width, f.breath, f.female, f.z_apex);
+    let (z_dome_right, z_dome_left, z_iliac, z_femur) = (f.z_dome_right, f.z_dome_left, f.z_iliac, f.z_femur);
+    let zs = |z: f32| f.zs(z);
+    let zl = |z: f32| f.zl(z);
+    let px = |x: f32| f.px(x);
+    let py = |y: f32| f.py(y);
+    let p = |x: f32, y: f32, z: f32| f.p(x, y, z);
+    let cavity_ry = |z: f32| f.cavity_ry(z);
+    let spine_y = |z: f32| f.spine_y(z);
     let mut b = Builder::default();
 
-    // Body outline (template half-widths without fat), muscle wall, visceral cavity.
-    let profile: [(f32, f32, f32); 9] = [
-        (45.0, 120.0, 80.0),
-        (0.0, 150.0, 95.0),
-        (-100.0, 155.0, 105.0),
-        (-250.0, 148.0, 105.0),
-        (-380.0, 138.0, 98.0),
-        (-470.0, 145.0, 98.0),
-        (-560.0, 158.0, 98.0),
-        (-640.0, 165.0, 95.0),
-        (-720.0, 165.0, 92.0),
-    ];
-    let abdominal_fat = |z: f32| if z < -250.0 { 1.0 + 0.5 * visceral } else { 1.0 };
-    let body_keys: Vec<LoftKey> = profile
-        .iter()
-        .map(|&(z, rx, ry)| {
-            let f = fat * abdominal_fat(z);
-            key(zs(z), px(0.0), py(0.0), rx * s * width + f, ry * s + f)
-        })
-        .collect();
-    let wall_keys: Vec<LoftKey> =
-        profile.iter().map(|&(z, rx, ry)| key(zs(z), px(0.0), py(0.0), rx * s * width, ry * s)).collect();
-    let cavity_keys: Vec<LoftKey> = profile
-        .iter()
-        .map(|&(z, rx, ry)| key(zs(z), px(0.0), py(-4.0), rx * s * width - 14.0, ry * s - 14.0))
-        .collect();
-    b.push(Object::new(Shape::loft(body_keys, 2.0, 0.0), Tissue::Fat).edge(2.5, 40.0));
-    b.push(Object::new(Shape::loft(wall_keys, 2.0, 0.0), Tissue::Muscle).edge(2.0, 25.0));
-    b.push(Object::new(Shape::loft(cavity_keys, 2.0, 0.0), Tissue::Fat).edge(2.0, 25.0));
-    let cavity_ry = |z: f32| -> f32 {
-        // Half-depth of the cavity at template height z.
-        let mut prev = profile[0];
-        for &q in &profile[1..] {
-            if z >= q.0 {
-                let t = (z - q.0) / (prev.0 - q.0);
-                return (q.2 + (prev.2 - q.2) * t) * s - 14.0;
-            }
-            prev = q;
-        }
-        profile[8].2 * s - 14.0
-    };
-    let spine_y = |z: f32| py(0.0) + cavity_ry(z) - 58.0 * s; // front of the vertebral bodies
-
-    // Breasts.
+    body::outline(&mut b, &f);
     if female {
-        let size = uniform(rng, 0.5, 1.0);
-        for side in [-1.0f32, 1.0] {
-            let c = [px(side * 68.0), py(-100.0) - fat * 0.9, zs(-150.0)];
-            b.push(
-                Object::new(
-                    Shape::ellipsoid(c, [52.0 * size + 0.3 * fat, 24.0 * size + 0.3 * fat, 45.0 * size], side * 0.3),
-                    Tissue::Breast,
-                )
-                .over(&[Tissue::Fat, Tissue::Air])
-                .edge(4.0, 25.0),
-            );
-        }
+        body::breasts(&mut b, &f, rng);
     }
-
-    // Paraspinal muscles (before the lungs: the lungs are inside the cavity anyway).
-    for side in [-1.0f32, 1.0] {
-        let keys: Vec<LoftKey> = [30.0f32, -150.0, -300.0, -450.0, -560.0]
-            .iter()
-            .map(|&z| key(zs(z), px(side * 32.0), spine_y(z) + 68.0 * s, 24.0 * s, 20.0 * s))
-            .collect();
-        b.push(Object::new(Shape::loft(keys, 2.0, 0.0), Tissue::Muscle).edge(2.0, 15.0).over(&[Tissue::Fat]));
-    }
+    body::paraspinal_muscles(&mut b, &f);
 
     // Lungs.
     let mut lungs = Vec::new();
@@ -640,7 +569,7 @@ pub fn build_torso(rng: &mut ChaCha8Rng) -> Torso {
         level += 1;
     }
     // Ribs.
-    let zt_of = |z: f32| (z - z_apex) / s;
+    let zt_of = |z: f32| f.template_z(z);
     for (level, zc, back, _) in rib_levels {
         let reach: f32 = match level {
             1..=7 => 2.75,
@@ -674,7 +603,7 @@ pub fn build_torso(rng: &mut ChaCha8Rng) -> Torso {
         }
     }
     // Sternum.
-    let sternum_y = |zt: f32| py(-4.0) - cavity_ry(zt) - 8.0;
+    let sternum_y = |zt: f32| f.sternum_y(zt);
     let st_keys = vec![
         key(zs(-20.0), px(0.0), sternum_y(-20.0), 24.0 * s, 8.0),
         key(zs(-60.0), px(0.0), sternum_y(-60.0), 16.0 * s, 7.0),
@@ -754,11 +683,9 @@ pub fn build_torso(rng: &mut ChaCha8Rng) -> Torso {
         );
     }
 
-    let z_top = zs(25.0);
-    let z_bottom = z_femur - 55.0 * s;
     Torso {
         objects: b.objects,
-        landmarks: TorsoLandmarks { z_top, z_bottom, z_apex, z_dome_right, z_dome_left, z_iliac, z_femur },
+        landmarks: f.landmarks(),
         lungs: [lungs[1].clone(), lungs[0].clone()],
         mediastinum: vec![mediastinum, heart],
         female,
