@@ -5,13 +5,16 @@
 //! and positions, sex (breast tissue). Heights: the lung apex is at z ≈ 0, the femoral heads at
 //! z ≈ −600 mm (times the body size).
 
+mod airways;
 mod body;
 mod frame;
+mod thorax;
+mod vessels;
 
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::builder::{grow_tree, Branch, Builder, TreeSettings};
+use crate::builder::Builder;
 use crate::organ::Organ;
 use crate::scanner::uniform;
 use crate::scene::Object;
@@ -56,10 +59,9 @@ pub struct Torso {
 /// Build a torso from a random stream.
 pub fn build_torso(rng: &mut ChaCha8Rng) -> Torso {
     let f = Frame::draw(rng);
-    let (s, width, breath, female, z_apex) = (f.s, f.width, f.breath, f.female, f.z_apex);
+    let (s, width, breath, female) = (f.s, f.width, f.breath, f.female);
     let (z_dome_right, z_dome_left, z_iliac, z_femur) = (f.z_dome_right, f.z_dome_left, f.z_iliac, f.z_femur);
     let zs = |z: f32| f.zs(z);
-    let zl = |z: f32| f.zl(z);
     let px = |x: f32| f.px(x);
     let py = |y: f32| f.py(y);
     let p = |x: f32, y: f32, z: f32| f.p(x, y, z);
@@ -73,216 +75,17 @@ pub fn build_torso(rng: &mut ChaCha8Rng) -> Torso {
     }
     body::paraspinal_muscles(&mut b, &f);
 
-    // Lungs.
-    let mut lungs = Vec::new();
-    for (side, organ) in [(-1.0f32, Organ::LungRight), (1.0, Organ::LungLeft)] {
-        let dome = if side < 0.0 { z_dome_right } else { z_dome_left };
-        let base = (dome - z_apex) / (s * breath); // template height of the dome
-        let keys = vec![
-            key(zl(12.0), px(side * 42.0), py(10.0), 14.0 * s, 14.0 * s),
-            key(zl(-20.0), px(side * 52.0), py(8.0), 38.0 * s, 42.0 * s),
-            key(zl(-80.0), px(side * 62.0), py(2.0), 58.0 * s * width, 72.0 * s),
-            key(zl(-160.0), px(side * 66.0), py(0.0), 66.0 * s * width, 82.0 * s),
-            key(zl(base), px(side * 68.0), py(8.0), 68.0 * s * width, 80.0 * s),
-            key(zl(base - 45.0), px(side * 70.0), py(40.0), 58.0 * s * width, 42.0 * s),
-        ];
-        let lung = Shape::loft(keys, 2.0, 0.0);
-        lungs.push(lung.clone());
-        b.push(Object::new(lung, Tissue::Lung).organ(organ).edge(3.0, 25.0).over(&[Tissue::Fat]));
-    }
-    // Diaphragm domes: a muscle shell, then abdominal fat under it.
-    for (side, dome) in [(-1.0f32, z_dome_right), (1.0, z_dome_left)] {
-        let c = [px(side * 55.0), py(-15.0), dome - 95.0 * s];
-        let r = [100.0 * s * width, 115.0 * s, 95.0 * s];
-        b.push(
-            Object::new(Shape::ellipsoid(c, [r[0] + 4.0, r[1] + 4.0, r[2] + 4.0], 0.0), Tissue::Muscle)
-                .over(&[Tissue::Lung]),
-        );
-        b.push(
-            Object::new(Shape::ellipsoid(c, r, 0.0), Tissue::Fat).over(&[Tissue::Lung, Tissue::Muscle]).edge(1.5, 30.0),
-        );
-    }
-    // Mediastinum.
-    let z_heart = z_dome_left + 55.0 * s;
-    let mediastinum = Shape::loft(
-        vec![
-            key(zl(30.0), px(0.0), py(-10.0), 20.0 * s, 60.0 * s),
-            key(zl(-80.0), px(0.0), py(-20.0), 24.0 * s, 80.0 * s),
-            key(z_heart + 40.0 * s, px(8.0), py(-25.0), 40.0 * s, 75.0 * s),
-            key(z_dome_left, px(10.0), py(-30.0), 30.0 * s, 60.0 * s),
-        ],
-        2.0,
-        0.0,
-    );
-    b.push(Object::new(mediastinum.clone(), Tissue::Fat).over(&[Tissue::Lung]).edge(2.0, 20.0));
-    let heart_c = [px(22.0), py(-22.0), z_heart];
-    let heart_r = [uniform(rng, 52.0, 62.0) * s, 45.0 * s, 58.0 * s];
-    let heart_angle = uniform(rng, 0.35, 0.7);
-    let heart = Shape::ellipsoid(heart_c, heart_r, heart_angle);
-    b.push(
-        Object::new(
-            Shape::ellipsoid(heart_c, [heart_r[0] + 6.0, heart_r[1] + 6.0, heart_r[2] + 4.0], heart_angle),
-            Tissue::Fat,
-        )
-        .over(&[Tissue::Lung, Tissue::Fat]),
-    );
-    b.push(Object::new(heart.clone(), Tissue::Muscle).organ(Organ::Heart).edge(1.5, 20.0));
-    b.push(
-        Object::new(
-            Shape::ellipsoid(heart_c, [heart_r[0] - 9.0, heart_r[1] - 9.0, heart_r[2] - 9.0], heart_angle),
-            Tissue::Blood,
-        )
-        .organ(Organ::Heart)
-        .over(&[Tissue::Muscle])
-        .edge(3.0, 15.0),
-    );
-
-    // Small peripheral vessels: tubes along crossings of two noise ridges.
-    for (lung, organ) in lungs.iter().zip([Organ::LungRight, Organ::LungLeft]) {
-        b.push(
-            Object::new(lung.clone(), Tissue::Blood)
-                .organ(organ)
-                .over(&[Tissue::Lung])
-                .edge(0.0, 1.0)
-                .tubes(14.0, 0.045),
-        );
-    }
-    // Great vessels.
-    let blood = |shape: Shape| {
-        Object::new(shape, Tissue::Blood).edge(0.4, 8.0).over(&[Tissue::Fat, Tissue::Lung, Tissue::Muscle])
-    };
-    let arch_z = zl(-50.0);
-    let desc_x = 24.0;
-    b.tube(
-        &[
-            [heart_c[0] - 20.0 * s, heart_c[1] - 5.0, z_heart + 35.0 * s],
-            [px(5.0), py(-30.0), arch_z - 25.0],
-            [px(0.0), py(-15.0), arch_z],
-            [px(desc_x), spine_y(-60.0) - 20.0 * s, arch_z - 15.0],
-            [px(desc_x), spine_y(-200.0) - 16.0 * s, zs(-200.0)],
-            [px(12.0), spine_y(-350.0) - 16.0 * s, zs(-350.0)],
-            [px(5.0), spine_y(-460.0) - 18.0 * s, zs(-460.0)],
-        ],
-        14.0 * s,
-        10.0 * s,
-        blood,
-    );
-    for side in [-1.0f32, 1.0] {
-        b.tube(
-            &[
-                [px(5.0), spine_y(-460.0) - 18.0 * s, zs(-460.0)],
-                [px(side * 45.0), py(0.0), zs(-540.0)],
-                [px(side * 80.0), py(-20.0), zs(-600.0)],
-            ],
-            7.0 * s,
-            6.0 * s,
-            blood,
-        );
-    }
-    // Inferior and superior vena cava.
-    b.tube(
-        &[
-            [px(-22.0), spine_y(-460.0) - 15.0 * s, zs(-460.0)],
-            [px(-25.0), spine_y(-330.0) - 20.0 * s, zs(-330.0)],
-            [px(-30.0), py(5.0), z_dome_right - 10.0],
-            [heart_c[0] - 35.0 * s, heart_c[1] + 10.0, z_heart - 20.0 * s],
-        ],
-        11.0 * s,
-        12.0 * s,
-        blood,
-    );
-    b.tube(&[[px(-28.0), py(-25.0), zl(10.0)], [px(-25.0), py(-20.0), z_heart + 30.0 * s]], 9.0 * s, 10.0 * s, blood);
-    // Pulmonary trunk and arteries to the hila.
-    let hilum_z = zl(-95.0);
-    let hila = [[px(-55.0), py(-5.0), hilum_z], [px(55.0), py(-5.0), hilum_z + 8.0]];
-    for h in hila {
-        b.tube(
-            &[[heart_c[0] - 5.0, heart_c[1] - 30.0 * s, z_heart + 35.0 * s], [px(0.0), py(-25.0), hilum_z + 10.0], h],
-            11.0 * s,
-            8.0 * s,
-            blood,
-        );
-    }
-
-    // Airways: trachea, main bronchi and a few generations of branches (air inside a thin wall).
-    let carina = [px(0.0), py(-8.0), zl(-70.0)];
-    let wall = |shape: Shape| {
-        Object::new(shape, Tissue::Muscle).edge(0.3, 5.0).over(&[Tissue::Fat, Tissue::Lung, Tissue::Muscle])
-    };
-    let lumen = |shape: Shape| {
-        Object::new(shape, Tissue::Air).edge(0.3, 5.0).over(&[Tissue::Muscle, Tissue::Lung, Tissue::Fat])
-    };
-    let trachea = [[px(0.0), py(-40.0), zl(60.0)], [px(0.0), py(-25.0), zl(0.0)], carina];
-    b.tube(&trachea, 10.0 * s, 9.0 * s, wall);
-    b.tube(&trachea, 8.0 * s, 7.5 * s, lumen);
-    // Esophagus behind the trachea.
-    b.tube(
-        &[
-            [px(3.0), py(-10.0), zl(50.0)],
-            [px(8.0), spine_y(-150.0) - 12.0, zs(-150.0)],
-            [px(25.0), py(-10.0), z_dome_left - 20.0],
-        ],
-        8.0,
-        8.0,
-        |shape| Object::new(shape, Tissue::Muscle).edge(0.8, 6.0).over(&[Tissue::Fat, Tissue::Lung]),
-    );
+    let lungs = thorax::lungs(&mut b, &f);
+    thorax::diaphragm(&mut b, &f);
+    let heart = thorax::mediastinum_and_heart(&mut b, &f, rng);
+    vessels::peripheral_lung_vessels(&mut b, &lungs);
+    vessels::aorta_and_iliac_arteries(&mut b, &f, &heart);
+    vessels::venae_cavae(&mut b, &f, &heart);
+    let hila = vessels::pulmonary_arteries(&mut b, &f, &heart);
+    let carina = airways::trachea(&mut b, &f);
+    thorax::esophagus(&mut b, &f);
     for (i, side) in [-1.0f32, 1.0].into_iter().enumerate() {
-        let lung = lungs[i].clone();
-        let med = mediastinum.clone();
-        let inside = move |q: V3| lung.distance(q) < -2.0 && med.distance(q) > 0.0;
-        let bronchus_end = [hila[i][0], hila[i][1] + 8.0, hila[i][2] - 5.0];
-        b.tube(&[carina, bronchus_end], 7.0 * s, 6.0 * s, wall);
-        b.tube(&[carina, bronchus_end], 5.5 * s, 4.5 * s, lumen);
-        let airway = |shape: Shape| {
-            if let Shape::Capsule { a, b, ra, rb } = shape {
-                Object::new(Shape::capsule(a, b, ra * 0.65, rb * 0.65), Tissue::Air)
-                    .over(&[Tissue::Lung, Tissue::Muscle])
-                    .edge(0.0, 1.0)
-            } else {
-                Object::new(shape, Tissue::Air)
-            }
-        };
-        let airway_wall = |shape: Shape| Object::new(shape, Tissue::Muscle).over(&[Tissue::Lung]).edge(0.0, 1.0);
-        // Walls first (whole tree), then lumens of the same tree (same seed).
-        let seed: u64 = rng.random();
-        for make in [&airway_wall as &dyn Fn(Shape) -> Object, &airway] {
-            let settings = TreeSettings { depth: 4, min_radius: 1.2, inside: &inside, make, bias: [side, 0.0, -0.3] };
-            let mut r = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
-            grow_tree(
-                &mut b,
-                &mut r,
-                &settings,
-                Branch { start: bronchus_end, dir: [side, 0.2, -0.5], length: 28.0 * s, radius: 4.5 * s },
-            );
-        }
-        // Pulmonary arteries and veins.
-        let vessel = |shape: Shape| {
-            Object::new(shape, Tissue::Blood)
-                .organ(if side < 0.0 { Organ::LungRight } else { Organ::LungLeft })
-                .over(&[Tissue::Lung])
-                .edge(0.0, 1.0)
-        };
-        let trunks = [
-            [side, 0.3, -0.6],
-            [side, -0.5, 0.4],
-            [side, 0.6, 0.5],
-            [side * 0.7, 0.2, -1.0],
-            [side * 0.8, -0.6, -0.6],
-            [side * 0.6, 0.8, -0.2],
-            [side * 0.5, 0.1, 1.0],
-        ];
-        for (k, dir) in trunks.into_iter().enumerate() {
-            let settings = TreeSettings {
-                depth: 7,
-                min_radius: 0.6,
-                inside: &inside,
-                make: &vessel,
-                bias: [side * 0.4, 0.0, 0.0],
-            };
-            let start =
-                [hila[i][0] + side * 4.0, hila[i][1] + (k as f32 - 3.0) * 5.0, hila[i][2] + (k as f32 - 3.0) * 6.0];
-            grow_tree(&mut b, rng, &settings, Branch { start, dir, length: 30.0 * s, radius: 4.5 * s });
-        }
+        airways::lung_trees(&mut b, &f, rng, side, &lungs[i], &heart.mediastinum, carina, hila[i]);
     }
 
     // Liver, gallbladder, hepatic vessels.
@@ -687,7 +490,7 @@ pub fn build_torso(rng: &mut ChaCha8Rng) -> Torso {
         objects: b.objects,
         landmarks: f.landmarks(),
         lungs: [lungs[1].clone(), lungs[0].clone()],
-        mediastinum: vec![mediastinum, heart],
+        mediastinum: vec![heart.mediastinum, heart.shape],
         female,
     }
 }
