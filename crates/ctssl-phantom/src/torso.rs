@@ -5,20 +5,20 @@
 //! and positions, sex (breast tissue). Heights: the lung apex is at z ≈ 0, the femoral heads at
 //! z ≈ −600 mm (times the body size).
 
+mod abdomen;
 mod airways;
 mod body;
 mod frame;
 mod thorax;
 mod vessels;
 
-use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::builder::Builder;
 use crate::organ::Organ;
 use crate::scanner::uniform;
 use crate::scene::Object;
-use crate::shape::{LoftKey, Shape, V3};
+use crate::shape::{Shape, V3};
 use crate::tissue::Tissue;
 use frame::{key, Frame};
 
@@ -60,7 +60,7 @@ pub struct Torso {
 pub fn build_torso(rng: &mut ChaCha8Rng) -> Torso {
     let f = Frame::draw(rng);
     let (s, width, breath, female) = (f.s, f.width, f.breath, f.female);
-    let (z_dome_right, z_dome_left, z_iliac, z_femur) = (f.z_dome_right, f.z_dome_left, f.z_iliac, f.z_femur);
+    let (z_iliac, z_femur) = (f.z_iliac, f.z_femur);
     let zs = |z: f32| f.zs(z);
     let px = |x: f32| f.px(x);
     let py = |y: f32| f.py(y);
@@ -88,165 +88,13 @@ pub fn build_torso(rng: &mut ChaCha8Rng) -> Torso {
         airways::lung_trees(&mut b, &f, rng, side, &lungs[i], &heart.mediastinum, carina, hila[i]);
     }
 
-    // Liver, gallbladder, hepatic vessels.
-    let liver_c = [px(-62.0), py(-2.0), z_dome_right - 78.0 * s];
-    let liver_r = [uniform(rng, 82.0, 95.0) * s * width, 88.0 * s, 78.0 * s];
-    let liver_main = Shape::ellipsoid(liver_c, liver_r, 0.25);
-    let liver_left = Shape::ellipsoid(
-        [px(15.0), py(-45.0), z_dome_right - 45.0 * s],
-        [uniform(rng, 40.0, 65.0) * s, 36.0 * s, 36.0 * s],
-        -0.2,
-    );
-    for shape in [liver_main.clone(), liver_left] {
-        b.push(Object::new(shape, Tissue::Liver).organ(Organ::Liver).over(&[Tissue::Fat]).edge(3.0, 30.0));
-    }
-    for k in 0..6 {
-        let a = [px(-30.0), py(5.0), liver_c[2] + 10.0];
-        let t = k as f32 / 6.0 * std::f32::consts::PI + 0.3;
-        let e = [a[0] - 60.0 * t.sin() * s, a[1] - 50.0 * t.cos() * s, a[2] + uniform(rng, -30.0, 30.0)];
-        b.push(
-            Object::new(Shape::capsule(a, e, 5.0 * s, 1.5), Tissue::Blood)
-                .organ(Organ::Liver)
-                .over(&[Tissue::Liver])
-                .edge(0.5, 6.0),
-        );
-    }
-    if rng.random_bool(0.8) {
-        b.push(
-            Object::new(
-                Shape::ellipsoid([px(-38.0), py(-55.0), liver_c[2] - 35.0 * s], [14.0, 28.0, 18.0], 0.6),
-                Tissue::Fluid,
-            )
-            .over(&[Tissue::Liver, Tissue::Fat])
-            .edge(1.0, 10.0),
-        );
-    }
-
-    // Spleen.
-    let spleen_size = uniform(rng, 0.85, 1.2);
-    b.push(
-        Object::new(
-            Shape::ellipsoid(
-                [px(92.0), py(40.0), z_dome_left - 62.0 * s],
-                [26.0 * s * spleen_size, 55.0 * s * spleen_size, 48.0 * s * spleen_size],
-                -0.55,
-            ),
-            Tissue::Spleen,
-        )
-        .organ(Organ::Spleen)
-        .over(&[Tissue::Fat])
-        .edge(2.0, 20.0),
-    );
-
-    // Stomach with gas anteriorly (supine patient) over fluid or food.
-    let st_c = [px(45.0), py(-38.0), z_dome_left - 55.0 * s];
-    let st_r = [48.0 * s, 38.0 * s, 52.0 * s];
-    b.push(Object::new(Shape::ellipsoid(st_c, st_r, 0.5), Tissue::Muscle).over(&[Tissue::Fat]).edge(2.5, 20.0));
-    let st_in = Shape::ellipsoid(st_c, [st_r[0] - 4.0, st_r[1] - 4.0, st_r[2] - 4.0], 0.5);
-    let content = if rng.random_bool(0.5) { Tissue::Fluid } else { Tissue::BowelContent };
-    b.push(Object::new(st_in.clone(), content).over(&[Tissue::Muscle]).edge(2.0, 15.0));
-    let level = st_c[1] - st_r[1] * uniform(rng, -0.2, 0.7);
-    let anterior = Shape::loft(
-        vec![key(-2000.0, st_c[0], level - 500.0, 500.0, 500.0), key(2000.0, st_c[0], level - 500.0, 500.0, 500.0)],
-        8.0,
-        0.0,
-    );
-    b.push(Object::new(st_in.and(anterior), Tissue::Air).over(&[content]).edge(0.0, 1.0));
-
-    // Kidneys with perirenal and sinus fat.
-    let zk = zs(-350.0);
-    let mut kidney_z = [0.0; 2];
-    for (i, (side, organ)) in [(-1.0f32, Organ::KidneyRight), (1.0, Organ::KidneyLeft)].into_iter().enumerate() {
-        let z = zk + if side > 0.0 { 12.0 } else { -8.0 } * s + uniform(rng, -10.0, 10.0);
-        kidney_z[i] = z;
-        let c = [px(side * 72.0), spine_y(-350.0) + 30.0 * s, z];
-        let r = [uniform(rng, 24.0, 30.0) * s, 30.0 * s, uniform(rng, 50.0, 60.0) * s];
-        let angle = side * 0.45;
-        b.push(
-            Object::new(Shape::ellipsoid(c, [r[0] + 10.0, r[1] + 10.0, r[2] + 8.0], angle), Tissue::Fat)
-                .over(&[Tissue::Fat, Tissue::Muscle]),
-        );
-        b.push(
-            Object::new(Shape::ellipsoid(c, r, angle), Tissue::Kidney)
-                .organ(organ)
-                .over(&[Tissue::Fat])
-                .edge(1.5, 15.0),
-        );
-        let sinus = [c[0] - side * r[0] * 0.45, c[1] - 6.0, c[2]];
-        b.push(
-            Object::new(Shape::ellipsoid(sinus, [r[0] * 0.35, r[1] * 0.35, r[2] * 0.45], angle), Tissue::Fat)
-                .organ(organ)
-                .over(&[Tissue::Kidney])
-                .edge(2.0, 8.0),
-        );
-    }
-
-    // Pancreas: a lobulated tube from the splenic hilum across the aorta to the duodenum.
-    let zp = kidney_z[1] + 30.0 * s;
-    b.tube(
-        &[
-            [px(75.0), py(25.0), zp + 12.0],
-            [px(40.0), py(0.0), zp + 5.0],
-            [px(0.0), spine_y(-330.0) - 40.0 * s, zp],
-            [px(-35.0), py(-8.0), zp - 10.0],
-            [px(-48.0), py(0.0), zp - 25.0],
-        ],
-        uniform(rng, 10.0, 13.0) * s,
-        uniform(rng, 14.0, 17.0) * s,
-        |shape| Object::new(shape, Tissue::Pancreas).organ(Organ::Pancreas).over(&[Tissue::Fat]).edge(2.5, 7.0),
-    );
-
-    // Psoas muscles.
-    for side in [-1.0f32, 1.0] {
-        let keys: Vec<LoftKey> = [(-330.0f32, 10.0f32), (-420.0, 18.0), (-520.0, 26.0), (-600.0, 24.0)]
-            .iter()
-            .map(|&(z, r)| key(zs(z), px(side * (35.0 + r * 0.8)), spine_y(z) + 8.0 * s, r * s, r * s * 0.9))
-            .collect();
-        b.push(Object::new(Shape::loft(keys, 2.0, 0.0), Tissue::Muscle).over(&[Tissue::Fat]).edge(1.5, 15.0));
-    }
-
-    // Bowel: colon frame and small-bowel loops with gas pockets.
-    let colon = [
-        [px(-5.0), py(-10.0), zs(-650.0)],
-        [px(-20.0), spine_y(-560.0) - 20.0, zs(-560.0)],
-        [px(70.0), py(0.0), zs(-520.0)],
-        [px(92.0), py(10.0), zs(-420.0)],
-        [px(85.0), py(-50.0), zs(-350.0)],
-        [px(0.0), py(-75.0), zs(-380.0)],
-        [px(-85.0), py(-50.0), zs(-360.0)],
-        [px(-92.0), py(5.0), zs(-420.0)],
-        [px(-85.0), py(-10.0), zs(-520.0)],
-    ];
-    let mut bowel_paths: Vec<Vec<V3>> = vec![colon.to_vec()];
-    let loops = rng.random_range(4..8);
-    for _ in 0..loops {
-        let mut pts = Vec::new();
-        let mut q = [px(uniform(rng, -60.0, 60.0)), py(uniform(rng, -70.0, 20.0)), zs(uniform(rng, -520.0, -400.0))];
-        for _ in 0..5 {
-            pts.push(q);
-            q = [
-                (q[0] + uniform(rng, -40.0, 40.0)).clamp(px(-80.0), px(80.0)),
-                (q[1] + uniform(rng, -30.0, 30.0)).clamp(py(-80.0), py(30.0)),
-                (q[2] + uniform(rng, -35.0, 35.0)).clamp(zs(-560.0), zs(-380.0)),
-            ];
-        }
-        bowel_paths.push(pts);
-    }
-    for (k, path) in bowel_paths.iter().enumerate() {
-        let r = if k == 0 { 20.0 * s } else { uniform(rng, 10.0, 14.0) * s };
-        let content = if k == 0 || rng.random_bool(0.4) { Tissue::BowelContent } else { Tissue::Fluid };
-        b.tube(path, r, r, |shape| Object::new(shape, Tissue::Muscle).over(&[Tissue::Fat]).edge(1.5, 12.0));
-        b.tube(path, r - 2.5, r - 2.5, |shape| Object::new(shape, content).over(&[Tissue::Muscle]).edge(1.5, 12.0));
-        for _ in 0..rng.random_range(1..5) {
-            let q = path[rng.random_range(0..path.len())];
-            let g = uniform(rng, 0.4, 1.0) * r;
-            b.push(
-                Object::new(Shape::ellipsoid([q[0], q[1] - r * 0.4, q[2]], [g, g, g * 1.5], 0.0), Tissue::Air)
-                    .over(&[content])
-                    .edge(1.0, 6.0),
-            );
-        }
-    }
+    abdomen::liver(&mut b, &f, rng);
+    abdomen::spleen(&mut b, &f, rng);
+    abdomen::stomach(&mut b, &f, rng);
+    let kidney_z = abdomen::kidneys(&mut b, &f, rng);
+    abdomen::pancreas(&mut b, &f, rng, kidney_z[1]);
+    abdomen::psoas_muscles(&mut b, &f);
+    abdomen::bowel(&mut b, &f, rng);
 
     // Bladder.
     let fill = uniform(rng, 0.6, 1.25);
