@@ -47,27 +47,27 @@ pub(super) fn trachea(b: &mut Builder, f: &Frame) -> V3 {
     carina
 }
 
-/// The trees of one lung (`side` −1 right, 1 left): the main bronchus from the carina towards the
-/// hilum, the bronchial tree from its end, then the pulmonary vessel trees from the hilum. Branches
-/// stay inside the lung and out of the mediastinum.
-#[allow(clippy::too_many_arguments)]
+/// The trees of each lung (right, then left): the main bronchus from the carina towards the hilum,
+/// the bronchial tree from its end, then the pulmonary vessel trees from the hilum. Branches stay
+/// inside the lung and out of the mediastinum.
 pub(super) fn lung_trees(
     b: &mut Builder,
     f: &Frame,
     rng: &mut ChaCha8Rng,
-    side: f32,
-    lung: &Shape,
+    lungs: &[Shape; 2],
     mediastinum: &Shape,
     carina: V3,
-    hilum: V3,
+    hila: [V3; 2],
 ) {
     let s = f.s;
-    let inside = |q: V3| lung.distance(q) < -2.0 && mediastinum.distance(q) > 0.0;
-    let bronchus_end = [hilum[0], hilum[1] + 8.0, hilum[2] - 5.0];
-    b.tube(&[carina, bronchus_end], 7.0 * s, 6.0 * s, wall);
-    b.tube(&[carina, bronchus_end], 5.5 * s, 4.5 * s, lumen);
-    bronchial_tree(b, f, rng, side, &inside, bronchus_end);
-    pulmonary_vessels(b, f, rng, side, &inside, hilum);
+    for (i, side) in [-1.0f32, 1.0].into_iter().enumerate() {
+        let inside = |q: V3| lungs[i].distance(q) < -2.0 && mediastinum.distance(q) > 0.0;
+        let bronchus_end = [hila[i][0], hila[i][1] + 8.0, hila[i][2] - 5.0];
+        b.tube(&[carina, bronchus_end], 7.0 * s, 6.0 * s, wall);
+        b.tube(&[carina, bronchus_end], 5.5 * s, 4.5 * s, lumen);
+        bronchial_tree(b, f, rng, side, &inside, bronchus_end);
+        pulmonary_vessels(b, f, rng, side, &inside, hila[i]);
+    }
 }
 
 /// A bronchial tree from the end of a main bronchus: walls first (the whole tree), then the air of
