@@ -8,7 +8,8 @@ use rayon::prelude::*;
 use crate::config::PhantomConfig;
 use crate::error::{PhantomError, Result};
 use crate::noise::derive_seed;
-use crate::patient::{Patient, PatientModel, PatientPlan, Protocol, Role, Split};
+use crate::patient::{Patient, PatientModel};
+use crate::plan::{PatientPlan, Protocol, Role, Split};
 use crate::task::{crop_slice, samples_of, Sample, Task};
 
 /// A generator of synthetic patients: lists the patients cheaply and renders any of them on demand.

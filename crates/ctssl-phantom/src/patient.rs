@@ -1,4 +1,4 @@
-//! Patients: the plan (identity, role, seed), the model (anatomy, scanner, lesions) and the rendered series.
+//! Patients: the model (anatomy, scanner, lesions) drawn from a plan, and the rendered series.
 
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -14,107 +14,9 @@ use crate::task::Sample;
 use crate::tissue::{Tissue, TissueTable};
 use crate::torso::build_torso;
 
-/// What a series covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Protocol {
-    /// Non-contrast head CT (cerebrum).
-    Head,
-    /// Non-contrast chest-abdomen-pelvis CT.
-    Torso,
-}
-
-impl Protocol {
-    /// A short name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Protocol::Head => "head",
-            Protocol::Torso => "torso",
-        }
-    }
-}
-
-/// Whether a patient belongs to the labeled tasks or to the unlabeled pre-training pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Role {
-    /// Labeled patient of the downstream tasks.
-    Labeled,
-    /// Unlabeled patient of the pre-training pool.
-    Pretrain,
-}
-
-impl Role {
-    /// A short name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Role::Labeled => "labeled",
-            Role::Pretrain => "pretrain",
-        }
-    }
-}
-
-/// The split a labeled patient belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Split {
-    /// Training.
-    Train,
-    /// Validation.
-    Validation,
-    /// Test.
-    Test,
-}
-
-impl Split {
-    /// A short name (`train`, `val`, `test`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Validation => "val",
-            Split::Test => "test",
-        }
-    }
-}
-
-/// The body region an axial slice passes through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Region {
-    /// Head.
-    Head,
-    /// Chest (down to the lung bases).
-    Chest,
-    /// Abdomen (to the iliac crests).
-    Abdomen,
-    /// Pelvis.
-    Pelvis,
-}
-
-impl Region {
-    /// A short name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Region::Head => "head",
-            Region::Chest => "chest",
-            Region::Abdomen => "abdomen",
-            Region::Pelvis => "pelvis",
-        }
-    }
-}
-
-/// Identity of a patient before anything is drawn: cheap to list.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PatientPlan {
-    /// Index in the dataset.
-    pub index: usize,
-    /// Patient ID (`T0001` labeled torso, `H0001` labeled head, `PT0001` / `PH0001` pre-training pool).
-    pub id: String,
-    /// Protocol.
-    pub protocol: Protocol,
-    /// Role.
-    pub role: Role,
-    /// Split (labeled patients only).
-    pub split: Option<Split>,
-    /// The patient's own seed (derived from the dataset seed, the role, the protocol and the number).
-    pub seed: u64,
-}
+// Re-exported: these paths (`patient::Slice` …) are part of the public API.
+pub use crate::plan::{PatientPlan, Protocol, Role, Split};
+pub use crate::slice::{Region, Slice};
 
 /// A lesion drawn in a patient, as reported.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -146,56 +48,6 @@ pub struct PatientModel {
     noise: bool,
     noise_correlation_px: f32,
     psf_sigma_mm: f32,
-}
-
-/// One rendered axial slice with its geometry and ground-truth maps.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Slice {
-    /// HU, row-major `size × size` (rows run posterior, columns towards the patient's left).
-    pub values: Vec<f32>,
-    /// Pixels per side.
-    pub size: usize,
-    /// Pixel spacing, mm.
-    pub pixel_spacing: f32,
-    /// Slice thickness, mm.
-    pub slice_thickness: f32,
-    /// Patient position of the first pixel (DICOM Image Position), mm.
-    pub position: [f64; 3],
-    /// Instance number (1-based, top to bottom).
-    pub instance_number: i32,
-    /// Body region.
-    pub region: Region,
-    /// Tissue at each pixel centre (`Tissue as u8`; first sub-sample, no lesions).
-    pub tissue_map: Vec<u8>,
-    /// Organ class at each pixel centre ([`crate::Organ::map_value`], 0 for none).
-    pub organ_map: Vec<u8>,
-    /// 1 where task lesions cover at least half of the pixel's volume.
-    pub lesion_map: Vec<u8>,
-    /// Pixels touched by any task lesion at all (blend weight above 1 %, including faint partial volume).
-    pub lesion_trace: usize,
-}
-
-impl Slice {
-    /// Number of lesion pixels.
-    pub fn lesion_pixels(&self) -> usize {
-        self.lesion_map.iter().filter(|&&v| v != 0).count()
-    }
-
-    /// Number of pixels whose centre is one of these tissues.
-    pub fn tissue_pixels(&self, tissues: &[Tissue]) -> usize {
-        self.tissue_map.iter().filter(|&&t| tissues.iter().any(|x| *x as u8 == t)).count()
-    }
-
-    /// The slice as `ctssl-io`'s writer takes it.
-    pub fn to_ct_slice(&self) -> ctssl_io::CtSlice<'_> {
-        ctssl_io::CtSlice {
-            pixel_spacing: [self.pixel_spacing as f64; 2],
-            slice_thickness: self.slice_thickness as f64,
-            position: self.position,
-            instance_number: self.instance_number,
-            ..ctssl_io::CtSlice::new(self.values.as_slice(), self.size as u32, self.size as u32)
-        }
-    }
 }
 
 /// A rendered patient: the model's summary, every slice, and the task samples.

@@ -5,7 +5,7 @@
 
 use crate::dataset::Dataset;
 use crate::error::{PhantomError, Result};
-use crate::patient::Split;
+use crate::plan::Split;
 use crate::task::Task;
 
 /// Side of the downsampled image used as features.

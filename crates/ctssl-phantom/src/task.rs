@@ -7,8 +7,9 @@ use rand_chacha::ChaCha8Rng;
 use crate::config::PhantomConfig;
 use crate::noise::derive_seed;
 use crate::organ::{Organ, ALL_ORGANS};
-use crate::patient::{PatientPlan, Protocol, Region, Role, Slice};
+use crate::plan::{PatientPlan, Protocol, Role};
 use crate::scanner::uniform;
+use crate::slice::{Region, Slice};
 use crate::tissue::Tissue;
 
 /// A downstream task.

@@ -4,16 +4,29 @@
 //! thickness, position on the table, breathing state (lung length and diaphragm height), organ sizes
 //! and positions, sex (breast tissue). Heights: the lung apex is at z ≈ 0, the femoral heads at
 //! z ≈ −600 mm (times the body size).
+//!
+//! [`build_torso`] draws the patient's frame (`frame`: size, width, fat, table position, breathing
+//! state and landmark heights, with the template-to-patient mapping), then paints the anatomy in
+//! named steps, each a function of the frame: the body wall (`body`), the chest (`thorax`,
+//! `vessels`, `airways`), the abdomen (`abdomen`), the pelvis (`pelvis`) and the skeleton
+//! (`skeleton`). Later objects paint over earlier ones, and the steps draw from the patient's random
+//! stream in turn, so their order is part of the data.
 
-use rand::Rng;
+mod abdomen;
+mod airways;
+mod body;
+mod frame;
+mod pelvis;
+mod skeleton;
+mod thorax;
+mod vessels;
+
 use rand_chacha::ChaCha8Rng;
 
-use crate::builder::{grow_tree, Branch, Builder, TreeSettings};
-use crate::organ::Organ;
-use crate::scanner::uniform;
+use crate::builder::Builder;
 use crate::scene::Object;
-use crate::shape::{LoftKey, Shape, V3};
-use crate::tissue::Tissue;
+use crate::shape::Shape;
+use frame::Frame;
 
 /// Heights (mm) of landmarks of a torso.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,718 +62,54 @@ pub struct Torso {
     pub female: bool,
 }
 
-fn key(z: f32, cx: f32, cy: f32, rx: f32, ry: f32) -> LoftKey {
-    LoftKey { z, center: [cx, cy], radii: [rx, ry] }
-}
-
 /// Build a torso from a random stream.
+///
+/// The steps run in painting order and draw from `rng` in turn: reordering the steps, or the draws
+/// within one, changes the data (`tests/golden.rs` guards it).
 pub fn build_torso(rng: &mut ChaCha8Rng) -> Torso {
-    let s = uniform(rng, 0.9, 1.1); // body size
-    let width = uniform(rng, 0.92, 1.08); // extra width factor
-    let fat = uniform(rng, 4.0, 35.0); // subcutaneous fat, mm
-    let visceral = uniform(rng, 0.0, 1.0); // visceral fat share
-    let ox = uniform(rng, -12.0, 12.0);
-    let oy = uniform(rng, -8.0, 15.0);
-    let breath = uniform(rng, 0.88, 1.1);
-    let female = rng.random_bool(0.5);
-    let z_apex = uniform(rng, -8.0, 8.0);
-    let zs = |z: f32| z_apex + z * s; // template height → patient height
-    let zl = |z: f32| z_apex + z * s * breath; // lung heights scale with breathing
-    let px = |x: f32| ox + x * s * width;
-    let py = |y: f32| oy + y * s;
-    let p = |x: f32, y: f32, z: f32| -> V3 { [px(x), py(y), zs(z)] };
-
-    let z_dome_right = zl(-225.0);
-    let z_dome_left = z_dome_right - uniform(rng, 10.0, 25.0);
-    let z_iliac = zs(-470.0);
-    let z_femur = zs(-605.0);
+    let f = Frame::draw(rng);
     let mut b = Builder::default();
 
-    // Body outline (template half-widths without fat), muscle wall, visceral cavity.
-    let profile: [(f32, f32, f32); 9] = [
-        (45.0, 120.0, 80.0),
-        (0.0, 150.0, 95.0),
-        (-100.0, 155.0, 105.0),
-        (-250.0, 148.0, 105.0),
-        (-380.0, 138.0, 98.0),
-        (-470.0, 145.0, 98.0),
-        (-560.0, 158.0, 98.0),
-        (-640.0, 165.0, 95.0),
-        (-720.0, 165.0, 92.0),
-    ];
-    let abdominal_fat = |z: f32| if z < -250.0 { 1.0 + 0.5 * visceral } else { 1.0 };
-    let body_keys: Vec<LoftKey> = profile
-        .iter()
-        .map(|&(z, rx, ry)| {
-            let f = fat * abdominal_fat(z);
-            key(zs(z), px(0.0), py(0.0), rx * s * width + f, ry * s + f)
-        })
-        .collect();
-    let wall_keys: Vec<LoftKey> =
-        profile.iter().map(|&(z, rx, ry)| key(zs(z), px(0.0), py(0.0), rx * s * width, ry * s)).collect();
-    let cavity_keys: Vec<LoftKey> = profile
-        .iter()
-        .map(|&(z, rx, ry)| key(zs(z), px(0.0), py(-4.0), rx * s * width - 14.0, ry * s - 14.0))
-        .collect();
-    b.push(Object::new(Shape::loft(body_keys, 2.0, 0.0), Tissue::Fat).edge(2.5, 40.0));
-    b.push(Object::new(Shape::loft(wall_keys, 2.0, 0.0), Tissue::Muscle).edge(2.0, 25.0));
-    b.push(Object::new(Shape::loft(cavity_keys, 2.0, 0.0), Tissue::Fat).edge(2.0, 25.0));
-    let cavity_ry = |z: f32| -> f32 {
-        // Half-depth of the cavity at template height z.
-        let mut prev = profile[0];
-        for &q in &profile[1..] {
-            if z >= q.0 {
-                let t = (z - q.0) / (prev.0 - q.0);
-                return (q.2 + (prev.2 - q.2) * t) * s - 14.0;
-            }
-            prev = q;
-        }
-        profile[8].2 * s - 14.0
-    };
-    let spine_y = |z: f32| py(0.0) + cavity_ry(z) - 58.0 * s; // front of the vertebral bodies
+    body::outline(&mut b, &f);
+    if f.female {
+        body::breasts(&mut b, &f, rng);
+    }
+    body::paraspinal_muscles(&mut b, &f);
 
-    // Breasts.
-    if female {
-        let size = uniform(rng, 0.5, 1.0);
-        for side in [-1.0f32, 1.0] {
-            let c = [px(side * 68.0), py(-100.0) - fat * 0.9, zs(-150.0)];
-            b.push(
-                Object::new(
-                    Shape::ellipsoid(c, [52.0 * size + 0.3 * fat, 24.0 * size + 0.3 * fat, 45.0 * size], side * 0.3),
-                    Tissue::Breast,
-                )
-                .over(&[Tissue::Fat, Tissue::Air])
-                .edge(4.0, 25.0),
-            );
-        }
-    }
+    let lungs = thorax::lungs(&mut b, &f);
+    thorax::diaphragm(&mut b, &f);
+    let heart = thorax::mediastinum_and_heart(&mut b, &f, rng);
+    vessels::peripheral_lung_vessels(&mut b, &lungs);
+    vessels::aorta_and_iliac_arteries(&mut b, &f, &heart);
+    vessels::venae_cavae(&mut b, &f, &heart);
+    let hila = vessels::pulmonary_arteries(&mut b, &f, &heart);
+    let carina = airways::trachea(&mut b, &f);
+    thorax::esophagus(&mut b, &f);
+    airways::lung_trees(&mut b, &f, rng, &lungs, &heart.mediastinum, carina, hila);
 
-    // Paraspinal muscles (before the lungs: the lungs are inside the cavity anyway).
-    for side in [-1.0f32, 1.0] {
-        let keys: Vec<LoftKey> = [30.0f32, -150.0, -300.0, -450.0, -560.0]
-            .iter()
-            .map(|&z| key(zs(z), px(side * 32.0), spine_y(z) + 68.0 * s, 24.0 * s, 20.0 * s))
-            .collect();
-        b.push(Object::new(Shape::loft(keys, 2.0, 0.0), Tissue::Muscle).edge(2.0, 15.0).over(&[Tissue::Fat]));
-    }
+    abdomen::liver(&mut b, &f, rng);
+    abdomen::spleen(&mut b, &f, rng);
+    abdomen::stomach(&mut b, &f, rng);
+    let kidney_z = abdomen::kidneys(&mut b, &f, rng);
+    abdomen::pancreas(&mut b, &f, rng, kidney_z[1]);
+    abdomen::psoas_muscles(&mut b, &f);
+    abdomen::bowel(&mut b, &f, rng);
 
-    // Lungs.
-    let mut lungs = Vec::new();
-    for (side, organ) in [(-1.0f32, Organ::LungRight), (1.0, Organ::LungLeft)] {
-        let dome = if side < 0.0 { z_dome_right } else { z_dome_left };
-        let base = (dome - z_apex) / (s * breath); // template height of the dome
-        let keys = vec![
-            key(zl(12.0), px(side * 42.0), py(10.0), 14.0 * s, 14.0 * s),
-            key(zl(-20.0), px(side * 52.0), py(8.0), 38.0 * s, 42.0 * s),
-            key(zl(-80.0), px(side * 62.0), py(2.0), 58.0 * s * width, 72.0 * s),
-            key(zl(-160.0), px(side * 66.0), py(0.0), 66.0 * s * width, 82.0 * s),
-            key(zl(base), px(side * 68.0), py(8.0), 68.0 * s * width, 80.0 * s),
-            key(zl(base - 45.0), px(side * 70.0), py(40.0), 58.0 * s * width, 42.0 * s),
-        ];
-        let lung = Shape::loft(keys, 2.0, 0.0);
-        lungs.push(lung.clone());
-        b.push(Object::new(lung, Tissue::Lung).organ(organ).edge(3.0, 25.0).over(&[Tissue::Fat]));
-    }
-    // Diaphragm domes: a muscle shell, then abdominal fat under it.
-    for (side, dome) in [(-1.0f32, z_dome_right), (1.0, z_dome_left)] {
-        let c = [px(side * 55.0), py(-15.0), dome - 95.0 * s];
-        let r = [100.0 * s * width, 115.0 * s, 95.0 * s];
-        b.push(
-            Object::new(Shape::ellipsoid(c, [r[0] + 4.0, r[1] + 4.0, r[2] + 4.0], 0.0), Tissue::Muscle)
-                .over(&[Tissue::Lung]),
-        );
-        b.push(
-            Object::new(Shape::ellipsoid(c, r, 0.0), Tissue::Fat).over(&[Tissue::Lung, Tissue::Muscle]).edge(1.5, 30.0),
-        );
-    }
-    // Mediastinum.
-    let z_heart = z_dome_left + 55.0 * s;
-    let mediastinum = Shape::loft(
-        vec![
-            key(zl(30.0), px(0.0), py(-10.0), 20.0 * s, 60.0 * s),
-            key(zl(-80.0), px(0.0), py(-20.0), 24.0 * s, 80.0 * s),
-            key(z_heart + 40.0 * s, px(8.0), py(-25.0), 40.0 * s, 75.0 * s),
-            key(z_dome_left, px(10.0), py(-30.0), 30.0 * s, 60.0 * s),
-        ],
-        2.0,
-        0.0,
-    );
-    b.push(Object::new(mediastinum.clone(), Tissue::Fat).over(&[Tissue::Lung]).edge(2.0, 20.0));
-    let heart_c = [px(22.0), py(-22.0), z_heart];
-    let heart_r = [uniform(rng, 52.0, 62.0) * s, 45.0 * s, 58.0 * s];
-    let heart_angle = uniform(rng, 0.35, 0.7);
-    let heart = Shape::ellipsoid(heart_c, heart_r, heart_angle);
-    b.push(
-        Object::new(
-            Shape::ellipsoid(heart_c, [heart_r[0] + 6.0, heart_r[1] + 6.0, heart_r[2] + 4.0], heart_angle),
-            Tissue::Fat,
-        )
-        .over(&[Tissue::Lung, Tissue::Fat]),
-    );
-    b.push(Object::new(heart.clone(), Tissue::Muscle).organ(Organ::Heart).edge(1.5, 20.0));
-    b.push(
-        Object::new(
-            Shape::ellipsoid(heart_c, [heart_r[0] - 9.0, heart_r[1] - 9.0, heart_r[2] - 9.0], heart_angle),
-            Tissue::Blood,
-        )
-        .organ(Organ::Heart)
-        .over(&[Tissue::Muscle])
-        .edge(3.0, 15.0),
-    );
+    pelvis::bladder(&mut b, &f, rng);
+    pelvis::hip_muscles(&mut b, &f);
 
-    // Small peripheral vessels: tubes along crossings of two noise ridges.
-    for (lung, organ) in lungs.iter().zip([Organ::LungRight, Organ::LungLeft]) {
-        b.push(
-            Object::new(lung.clone(), Tissue::Blood)
-                .organ(organ)
-                .over(&[Tissue::Lung])
-                .edge(0.0, 1.0)
-                .tubes(14.0, 0.045),
-        );
-    }
-    // Great vessels.
-    let blood = |shape: Shape| {
-        Object::new(shape, Tissue::Blood).edge(0.4, 8.0).over(&[Tissue::Fat, Tissue::Lung, Tissue::Muscle])
-    };
-    let arch_z = zl(-50.0);
-    let desc_x = 24.0;
-    b.tube(
-        &[
-            [heart_c[0] - 20.0 * s, heart_c[1] - 5.0, z_heart + 35.0 * s],
-            [px(5.0), py(-30.0), arch_z - 25.0],
-            [px(0.0), py(-15.0), arch_z],
-            [px(desc_x), spine_y(-60.0) - 20.0 * s, arch_z - 15.0],
-            [px(desc_x), spine_y(-200.0) - 16.0 * s, zs(-200.0)],
-            [px(12.0), spine_y(-350.0) - 16.0 * s, zs(-350.0)],
-            [px(5.0), spine_y(-460.0) - 18.0 * s, zs(-460.0)],
-        ],
-        14.0 * s,
-        10.0 * s,
-        blood,
-    );
-    for side in [-1.0f32, 1.0] {
-        b.tube(
-            &[
-                [px(5.0), spine_y(-460.0) - 18.0 * s, zs(-460.0)],
-                [px(side * 45.0), py(0.0), zs(-540.0)],
-                [px(side * 80.0), py(-20.0), zs(-600.0)],
-            ],
-            7.0 * s,
-            6.0 * s,
-            blood,
-        );
-    }
-    // Inferior and superior vena cava.
-    b.tube(
-        &[
-            [px(-22.0), spine_y(-460.0) - 15.0 * s, zs(-460.0)],
-            [px(-25.0), spine_y(-330.0) - 20.0 * s, zs(-330.0)],
-            [px(-30.0), py(5.0), z_dome_right - 10.0],
-            [heart_c[0] - 35.0 * s, heart_c[1] + 10.0, z_heart - 20.0 * s],
-        ],
-        11.0 * s,
-        12.0 * s,
-        blood,
-    );
-    b.tube(&[[px(-28.0), py(-25.0), zl(10.0)], [px(-25.0), py(-20.0), z_heart + 30.0 * s]], 9.0 * s, 10.0 * s, blood);
-    // Pulmonary trunk and arteries to the hila.
-    let hilum_z = zl(-95.0);
-    let hila = [[px(-55.0), py(-5.0), hilum_z], [px(55.0), py(-5.0), hilum_z + 8.0]];
-    for h in hila {
-        b.tube(
-            &[[heart_c[0] - 5.0, heart_c[1] - 30.0 * s, z_heart + 35.0 * s], [px(0.0), py(-25.0), hilum_z + 10.0], h],
-            11.0 * s,
-            8.0 * s,
-            blood,
-        );
-    }
+    let rib_levels = skeleton::spine(&mut b, &f);
+    skeleton::ribs(&mut b, &f, rng, &rib_levels);
+    skeleton::sternum(&mut b, &f);
+    skeleton::shoulder_girdle(&mut b, &f);
+    pelvis::bones(&mut b, &f, rng);
 
-    // Airways: trachea, main bronchi and a few generations of branches (air inside a thin wall).
-    let carina = [px(0.0), py(-8.0), zl(-70.0)];
-    let wall = |shape: Shape| {
-        Object::new(shape, Tissue::Muscle).edge(0.3, 5.0).over(&[Tissue::Fat, Tissue::Lung, Tissue::Muscle])
-    };
-    let lumen = |shape: Shape| {
-        Object::new(shape, Tissue::Air).edge(0.3, 5.0).over(&[Tissue::Muscle, Tissue::Lung, Tissue::Fat])
-    };
-    let trachea = [[px(0.0), py(-40.0), zl(60.0)], [px(0.0), py(-25.0), zl(0.0)], carina];
-    b.tube(&trachea, 10.0 * s, 9.0 * s, wall);
-    b.tube(&trachea, 8.0 * s, 7.5 * s, lumen);
-    // Esophagus behind the trachea.
-    b.tube(
-        &[
-            [px(3.0), py(-10.0), zl(50.0)],
-            [px(8.0), spine_y(-150.0) - 12.0, zs(-150.0)],
-            [px(25.0), py(-10.0), z_dome_left - 20.0],
-        ],
-        8.0,
-        8.0,
-        |shape| Object::new(shape, Tissue::Muscle).edge(0.8, 6.0).over(&[Tissue::Fat, Tissue::Lung]),
-    );
-    for (i, side) in [-1.0f32, 1.0].into_iter().enumerate() {
-        let lung = lungs[i].clone();
-        let med = mediastinum.clone();
-        let inside = move |q: V3| lung.distance(q) < -2.0 && med.distance(q) > 0.0;
-        let bronchus_end = [hila[i][0], hila[i][1] + 8.0, hila[i][2] - 5.0];
-        b.tube(&[carina, bronchus_end], 7.0 * s, 6.0 * s, wall);
-        b.tube(&[carina, bronchus_end], 5.5 * s, 4.5 * s, lumen);
-        let airway = |shape: Shape| {
-            if let Shape::Capsule { a, b, ra, rb } = shape {
-                Object::new(Shape::capsule(a, b, ra * 0.65, rb * 0.65), Tissue::Air)
-                    .over(&[Tissue::Lung, Tissue::Muscle])
-                    .edge(0.0, 1.0)
-            } else {
-                Object::new(shape, Tissue::Air)
-            }
-        };
-        let airway_wall = |shape: Shape| Object::new(shape, Tissue::Muscle).over(&[Tissue::Lung]).edge(0.0, 1.0);
-        // Walls first (whole tree), then lumens of the same tree (same seed).
-        let seed: u64 = rng.random();
-        for make in [&airway_wall as &dyn Fn(Shape) -> Object, &airway] {
-            let settings = TreeSettings { depth: 4, min_radius: 1.2, inside: &inside, make, bias: [side, 0.0, -0.3] };
-            let mut r = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
-            grow_tree(
-                &mut b,
-                &mut r,
-                &settings,
-                Branch { start: bronchus_end, dir: [side, 0.2, -0.5], length: 28.0 * s, radius: 4.5 * s },
-            );
-        }
-        // Pulmonary arteries and veins.
-        let vessel = |shape: Shape| {
-            Object::new(shape, Tissue::Blood)
-                .organ(if side < 0.0 { Organ::LungRight } else { Organ::LungLeft })
-                .over(&[Tissue::Lung])
-                .edge(0.0, 1.0)
-        };
-        let trunks = [
-            [side, 0.3, -0.6],
-            [side, -0.5, 0.4],
-            [side, 0.6, 0.5],
-            [side * 0.7, 0.2, -1.0],
-            [side * 0.8, -0.6, -0.6],
-            [side * 0.6, 0.8, -0.2],
-            [side * 0.5, 0.1, 1.0],
-        ];
-        for (k, dir) in trunks.into_iter().enumerate() {
-            let settings = TreeSettings {
-                depth: 7,
-                min_radius: 0.6,
-                inside: &inside,
-                make: &vessel,
-                bias: [side * 0.4, 0.0, 0.0],
-            };
-            let start =
-                [hila[i][0] + side * 4.0, hila[i][1] + (k as f32 - 3.0) * 5.0, hila[i][2] + (k as f32 - 3.0) * 6.0];
-            grow_tree(&mut b, rng, &settings, Branch { start, dir, length: 30.0 * s, radius: 4.5 * s });
-        }
-    }
-
-    // Liver, gallbladder, hepatic vessels.
-    let liver_c = [px(-62.0), py(-2.0), z_dome_right - 78.0 * s];
-    let liver_r = [uniform(rng, 82.0, 95.0) * s * width, 88.0 * s, 78.0 * s];
-    let liver_main = Shape::ellipsoid(liver_c, liver_r, 0.25);
-    let liver_left = Shape::ellipsoid(
-        [px(15.0), py(-45.0), z_dome_right - 45.0 * s],
-        [uniform(rng, 40.0, 65.0) * s, 36.0 * s, 36.0 * s],
-        -0.2,
-    );
-    for shape in [liver_main.clone(), liver_left] {
-        b.push(Object::new(shape, Tissue::Liver).organ(Organ::Liver).over(&[Tissue::Fat]).edge(3.0, 30.0));
-    }
-    for k in 0..6 {
-        let a = [px(-30.0), py(5.0), liver_c[2] + 10.0];
-        let t = k as f32 / 6.0 * std::f32::consts::PI + 0.3;
-        let e = [a[0] - 60.0 * t.sin() * s, a[1] - 50.0 * t.cos() * s, a[2] + uniform(rng, -30.0, 30.0)];
-        b.push(
-            Object::new(Shape::capsule(a, e, 5.0 * s, 1.5), Tissue::Blood)
-                .organ(Organ::Liver)
-                .over(&[Tissue::Liver])
-                .edge(0.5, 6.0),
-        );
-    }
-    if rng.random_bool(0.8) {
-        b.push(
-            Object::new(
-                Shape::ellipsoid([px(-38.0), py(-55.0), liver_c[2] - 35.0 * s], [14.0, 28.0, 18.0], 0.6),
-                Tissue::Fluid,
-            )
-            .over(&[Tissue::Liver, Tissue::Fat])
-            .edge(1.0, 10.0),
-        );
-    }
-
-    // Spleen.
-    let spleen_size = uniform(rng, 0.85, 1.2);
-    b.push(
-        Object::new(
-            Shape::ellipsoid(
-                [px(92.0), py(40.0), z_dome_left - 62.0 * s],
-                [26.0 * s * spleen_size, 55.0 * s * spleen_size, 48.0 * s * spleen_size],
-                -0.55,
-            ),
-            Tissue::Spleen,
-        )
-        .organ(Organ::Spleen)
-        .over(&[Tissue::Fat])
-        .edge(2.0, 20.0),
-    );
-
-    // Stomach with gas anteriorly (supine patient) over fluid or food.
-    let st_c = [px(45.0), py(-38.0), z_dome_left - 55.0 * s];
-    let st_r = [48.0 * s, 38.0 * s, 52.0 * s];
-    b.push(Object::new(Shape::ellipsoid(st_c, st_r, 0.5), Tissue::Muscle).over(&[Tissue::Fat]).edge(2.5, 20.0));
-    let st_in = Shape::ellipsoid(st_c, [st_r[0] - 4.0, st_r[1] - 4.0, st_r[2] - 4.0], 0.5);
-    let content = if rng.random_bool(0.5) { Tissue::Fluid } else { Tissue::BowelContent };
-    b.push(Object::new(st_in.clone(), content).over(&[Tissue::Muscle]).edge(2.0, 15.0));
-    let level = st_c[1] - st_r[1] * uniform(rng, -0.2, 0.7);
-    let anterior = Shape::loft(
-        vec![key(-2000.0, st_c[0], level - 500.0, 500.0, 500.0), key(2000.0, st_c[0], level - 500.0, 500.0, 500.0)],
-        8.0,
-        0.0,
-    );
-    b.push(Object::new(st_in.and(anterior), Tissue::Air).over(&[content]).edge(0.0, 1.0));
-
-    // Kidneys with perirenal and sinus fat.
-    let zk = zs(-350.0);
-    let mut kidney_z = [0.0; 2];
-    for (i, (side, organ)) in [(-1.0f32, Organ::KidneyRight), (1.0, Organ::KidneyLeft)].into_iter().enumerate() {
-        let z = zk + if side > 0.0 { 12.0 } else { -8.0 } * s + uniform(rng, -10.0, 10.0);
-        kidney_z[i] = z;
-        let c = [px(side * 72.0), spine_y(-350.0) + 30.0 * s, z];
-        let r = [uniform(rng, 24.0, 30.0) * s, 30.0 * s, uniform(rng, 50.0, 60.0) * s];
-        let angle = side * 0.45;
-        b.push(
-            Object::new(Shape::ellipsoid(c, [r[0] + 10.0, r[1] + 10.0, r[2] + 8.0], angle), Tissue::Fat)
-                .over(&[Tissue::Fat, Tissue::Muscle]),
-        );
-        b.push(
-            Object::new(Shape::ellipsoid(c, r, angle), Tissue::Kidney)
-                .organ(organ)
-                .over(&[Tissue::Fat])
-                .edge(1.5, 15.0),
-        );
-        let sinus = [c[0] - side * r[0] * 0.45, c[1] - 6.0, c[2]];
-        b.push(
-            Object::new(Shape::ellipsoid(sinus, [r[0] * 0.35, r[1] * 0.35, r[2] * 0.45], angle), Tissue::Fat)
-                .organ(organ)
-                .over(&[Tissue::Kidney])
-                .edge(2.0, 8.0),
-        );
-    }
-
-    // Pancreas: a lobulated tube from the splenic hilum across the aorta to the duodenum.
-    let zp = kidney_z[1] + 30.0 * s;
-    b.tube(
-        &[
-            [px(75.0), py(25.0), zp + 12.0],
-            [px(40.0), py(0.0), zp + 5.0],
-            [px(0.0), spine_y(-330.0) - 40.0 * s, zp],
-            [px(-35.0), py(-8.0), zp - 10.0],
-            [px(-48.0), py(0.0), zp - 25.0],
-        ],
-        uniform(rng, 10.0, 13.0) * s,
-        uniform(rng, 14.0, 17.0) * s,
-        |shape| Object::new(shape, Tissue::Pancreas).organ(Organ::Pancreas).over(&[Tissue::Fat]).edge(2.5, 7.0),
-    );
-
-    // Psoas muscles.
-    for side in [-1.0f32, 1.0] {
-        let keys: Vec<LoftKey> = [(-330.0f32, 10.0f32), (-420.0, 18.0), (-520.0, 26.0), (-600.0, 24.0)]
-            .iter()
-            .map(|&(z, r)| key(zs(z), px(side * (35.0 + r * 0.8)), spine_y(z) + 8.0 * s, r * s, r * s * 0.9))
-            .collect();
-        b.push(Object::new(Shape::loft(keys, 2.0, 0.0), Tissue::Muscle).over(&[Tissue::Fat]).edge(1.5, 15.0));
-    }
-
-    // Bowel: colon frame and small-bowel loops with gas pockets.
-    let colon = [
-        [px(-5.0), py(-10.0), zs(-650.0)],
-        [px(-20.0), spine_y(-560.0) - 20.0, zs(-560.0)],
-        [px(70.0), py(0.0), zs(-520.0)],
-        [px(92.0), py(10.0), zs(-420.0)],
-        [px(85.0), py(-50.0), zs(-350.0)],
-        [px(0.0), py(-75.0), zs(-380.0)],
-        [px(-85.0), py(-50.0), zs(-360.0)],
-        [px(-92.0), py(5.0), zs(-420.0)],
-        [px(-85.0), py(-10.0), zs(-520.0)],
-    ];
-    let mut bowel_paths: Vec<Vec<V3>> = vec![colon.to_vec()];
-    let loops = rng.random_range(4..8);
-    for _ in 0..loops {
-        let mut pts = Vec::new();
-        let mut q = [px(uniform(rng, -60.0, 60.0)), py(uniform(rng, -70.0, 20.0)), zs(uniform(rng, -520.0, -400.0))];
-        for _ in 0..5 {
-            pts.push(q);
-            q = [
-                (q[0] + uniform(rng, -40.0, 40.0)).clamp(px(-80.0), px(80.0)),
-                (q[1] + uniform(rng, -30.0, 30.0)).clamp(py(-80.0), py(30.0)),
-                (q[2] + uniform(rng, -35.0, 35.0)).clamp(zs(-560.0), zs(-380.0)),
-            ];
-        }
-        bowel_paths.push(pts);
-    }
-    for (k, path) in bowel_paths.iter().enumerate() {
-        let r = if k == 0 { 20.0 * s } else { uniform(rng, 10.0, 14.0) * s };
-        let content = if k == 0 || rng.random_bool(0.4) { Tissue::BowelContent } else { Tissue::Fluid };
-        b.tube(path, r, r, |shape| Object::new(shape, Tissue::Muscle).over(&[Tissue::Fat]).edge(1.5, 12.0));
-        b.tube(path, r - 2.5, r - 2.5, |shape| Object::new(shape, content).over(&[Tissue::Muscle]).edge(1.5, 12.0));
-        for _ in 0..rng.random_range(1..5) {
-            let q = path[rng.random_range(0..path.len())];
-            let g = uniform(rng, 0.4, 1.0) * r;
-            b.push(
-                Object::new(Shape::ellipsoid([q[0], q[1] - r * 0.4, q[2]], [g, g, g * 1.5], 0.0), Tissue::Air)
-                    .over(&[content])
-                    .edge(1.0, 6.0),
-            );
-        }
-    }
-
-    // Bladder.
-    let fill = uniform(rng, 0.6, 1.25);
-    let bl_c = [px(0.0), py(-40.0), z_femur + 20.0 * s + 10.0 * fill];
-    let bl_r = [45.0 * s * fill, 38.0 * s * fill, 35.0 * s * fill];
-    b.push(
-        Object::new(Shape::ellipsoid(bl_c, bl_r, 0.0), Tissue::Muscle)
-            .organ(Organ::Bladder)
-            .over(&[Tissue::Fat, Tissue::Muscle, Tissue::BowelContent, Tissue::Fluid])
-            .edge(2.0, 20.0),
-    );
-    b.push(
-        Object::new(Shape::ellipsoid(bl_c, [bl_r[0] - 3.0, bl_r[1] - 3.0, bl_r[2] - 3.0], 0.0), Tissue::Fluid)
-            .organ(Organ::Bladder)
-            .over(&[Tissue::Muscle])
-            .edge(2.0, 20.0),
-    );
-
-    // Gluteal and thigh muscles.
-    for side in [-1.0f32, 1.0] {
-        b.push(
-            Object::new(
-                Shape::ellipsoid(p(side * 85.0, 70.0, -580.0), [60.0 * s, 35.0 * s, 85.0 * s], side * 0.3),
-                Tissue::Muscle,
-            )
-            .over(&[Tissue::Fat])
-            .edge(3.0, 25.0),
-        );
-        b.push(
-            Object::new(
-                Shape::ellipsoid(p(side * 105.0, -5.0, -740.0), [55.0 * s, 55.0 * s, 120.0 * s], 0.0),
-                Tissue::Muscle,
-            )
-            .over(&[Tissue::Fat])
-            .edge(3.0, 25.0),
-        );
-    }
-
-    // Spine: vertebrae with discs, posterior arches, spinal canal; ribs; sternum; clavicles; scapulae.
-    let mut z = zs(40.0);
-    let mut level = 0;
-    let mut rib_levels = Vec::new();
-    while z > z_iliac - 20.0 {
-        let lumbar = level >= 13;
-        let h = if lumbar {
-            33.0
-        } else if level >= 1 {
-            24.0
-        } else {
-            18.0
-        } * s;
-        let zt = (z - zs(40.0)) / s; // template height
-        let sy = spine_y(zt);
-        let rb = (14.0 + 0.025 * (-zt).max(0.0)) * s; // body radius grows downwards
-        let disc = if lumbar { 9.0 } else { 5.0 } * s;
-        let body_keys = vec![key(z - h + disc, px(0.0), sy + rb, rb * 1.1, rb), key(z, px(0.0), sy + rb, rb * 1.1, rb)];
-        b.push(
-            Object::new(
-                Shape::loft(
-                    vec![
-                        key(z - h, px(0.0), sy + rb, rb * 1.05, rb * 0.95),
-                        key(z - h + disc, px(0.0), sy + rb, rb * 1.05, rb * 0.95),
-                    ],
-                    2.0,
-                    0.0,
-                ),
-                Tissue::Cartilage,
-            )
-            .edge(0.5, 6.0),
-        );
-        b.bone(Shape::loft(body_keys, 2.0, 0.0), 1.5 * s, None);
-        let back = sy + 2.0 * rb;
-        let zc = z - h * 0.45;
-        for sd in [-1.0f32, 1.0] {
-            b.bone(
-                Shape::capsule(
-                    [px(sd * rb * 0.7), back - 3.0, zc],
-                    [px(sd * 9.0), back + 16.0 * s, zc],
-                    4.0 * s,
-                    4.0 * s,
-                ),
-                1.2,
-                None,
-            );
-            let tlen = if lumbar { 38.0 } else { 30.0 } * s;
-            b.bone(
-                Shape::capsule(
-                    [px(sd * 10.0), back + 10.0 * s, zc],
-                    [px(sd * tlen), back + 12.0 * s, zc + 4.0],
-                    4.5 * s,
-                    4.0 * s,
-                ),
-                1.2,
-                None,
-            );
-        }
-        b.bone(
-            Shape::capsule([px(0.0), back + 18.0 * s, zc], [px(0.0), back + 34.0 * s, zc - 12.0 * s], 5.0 * s, 4.0 * s),
-            1.2,
-            None,
-        );
-        b.push(
-            Object::new(
-                Shape::capsule([px(0.0), back + 9.0 * s, z], [px(0.0), back + 9.0 * s, z - h], 8.0 * s, 8.0 * s),
-                Tissue::Fluid,
-            )
-            .edge(0.5, 5.0),
-        );
-        if z > zs(-300.0) {
-            b.push(
-                Object::new(
-                    Shape::capsule([px(0.0), back + 9.0 * s, z], [px(0.0), back + 9.0 * s, z - h], 4.5 * s, 4.5 * s),
-                    Tissue::WhiteMatter,
-                )
-                .over(&[Tissue::Fluid])
-                .edge(0.3, 5.0),
-            );
-        }
-        if (1..=12).contains(&level) {
-            rib_levels.push((level, zc, back, rb));
-        }
-        z -= h;
-        level += 1;
-    }
-    // Ribs.
-    let zt_of = |z: f32| (z - z_apex) / s;
-    for (level, zc, back, _) in rib_levels {
-        let reach: f32 = match level {
-            1..=7 => 2.75,
-            8..=10 => 2.35,
-            _ => 1.5,
-        };
-        let drop = uniform(rng, 55.0, 85.0) * s * breath.sqrt();
-        for side in [-1.0f32, 1.0] {
-            let rx = 150.0 * s * width - 18.0;
-            let ry = cavity_ry(zt_of(zc)) + 6.0;
-            let cy = py(-4.0);
-            let mut pts = vec![[px(side * 14.0), back - 6.0, zc]];
-            let n = 8;
-            for k in 0..=n {
-                let th = 0.35 + (reach - 0.35) * k as f32 / n as f32;
-                pts.push([px(side * rx * th.sin()), cy + ry * th.cos(), zc - drop * (1.0 - (0.5 * th).cos()) * 1.6]);
-            }
-            let cut = if level <= 7 { pts.len() - 2 } else { pts.len() };
-            let r = if level == 1 { 6.0 } else { 5.0 } * s;
-            let bone_pts: Vec<V3> = pts[..cut].to_vec();
-            b.tube(&bone_pts, r, r * 0.85, |shape| Object::new(shape, Tissue::CancellousBone).edge(0.4, 6.0));
-            b.tube(&bone_pts, r, r * 0.85, |shape| Object::new(shape, Tissue::CorticalBone).edge(0.4, 6.0).shell(1.5));
-            if level <= 7 {
-                let cart: Vec<V3> = vec![
-                    pts[cut - 1],
-                    pts[cut],
-                    [px(side * 14.0), py(-(cavity_ry(zt_of(zc)) + 8.0)), pts[cut][2] + 5.0],
-                ];
-                b.tube(&cart, r * 0.85, r * 0.8, |shape| Object::new(shape, Tissue::Cartilage).edge(0.4, 6.0));
-            }
-        }
-    }
-    // Sternum.
-    let sternum_y = |zt: f32| py(-4.0) - cavity_ry(zt) - 8.0;
-    let st_keys = vec![
-        key(zs(-20.0), px(0.0), sternum_y(-20.0), 24.0 * s, 8.0),
-        key(zs(-60.0), px(0.0), sternum_y(-60.0), 16.0 * s, 7.0),
-        key(zs(-190.0), px(0.0), sternum_y(-190.0), 13.0 * s, 7.0),
-    ];
-    b.bone(Shape::loft(st_keys, 2.0, 0.0), 1.5, None);
-    // Clavicles and scapulae.
-    for side in [-1.0f32, 1.0] {
-        let a = [px(side * 25.0), sternum_y(-10.0) + 5.0, zs(-5.0)];
-        b.tube(
-            &[a, [px(side * 80.0), sternum_y(-10.0), zs(10.0)], [px(side * 135.0), py(-20.0), zs(20.0)]],
-            7.0 * s,
-            8.0 * s,
-            |shape| Object::new(shape, Tissue::CorticalBone).edge(0.4, 6.0),
-        );
-        let sc = [px(side * 95.0), py(0.0) + cavity_ry(-90.0) - 2.0 * s, zs(-90.0)];
-        b.push(
-            Object::new(Shape::ellipsoid(sc, [50.0 * s, 16.0 * s, 75.0 * s], side * -0.45), Tissue::Muscle)
-                .over(&[Tissue::Fat])
-                .edge(3.0, 20.0),
-        );
-        let blade =
-            Object::new(Shape::ellipsoid(sc, [42.0 * s, 3.5 * s, 68.0 * s], side * -0.45), Tissue::CorticalBone)
-                .over(&[Tissue::Muscle, Tissue::Fat])
-                .edge(0.5, 8.0);
-        b.push(blade);
-    }
-    // Pelvis: iliac wings, sacrum, acetabula, pubic and ischial rami; femurs.
-    let sacrum_y = spine_y(-520.0) + 25.0 * s;
-    b.bone(Shape::ellipsoid([px(0.0), sacrum_y, zs(-530.0)], [45.0 * s, 20.0 * s, 60.0 * s], 0.0), 2.0, None);
-    for (side, organ) in [(-1.0f32, Organ::FemurRight), (1.0, Organ::FemurLeft)] {
-        b.bone(Shape::ellipsoid(p(side * 92.0, 35.0, -500.0), [9.0 * s, 62.0 * s, 60.0 * s], side * 0.6), 2.0, None);
-        let fh = [px(side * 92.0), py(-5.0), z_femur];
-        let fr = uniform(rng, 21.0, 25.0) * s;
-        b.bone(Shape::sphere(fh, fr + 5.0), 2.5, None);
-        b.bone(
-            Shape::capsule(
-                [px(side * 80.0), py(-15.0), z_femur - 5.0],
-                [px(side * 15.0), py(-70.0), z_femur - 20.0 * s],
-                9.0 * s,
-                8.0 * s,
-            ),
-            2.0,
-            None,
-        );
-        b.bone(
-            Shape::capsule(
-                [px(side * 85.0), py(25.0), z_femur - 10.0],
-                [px(side * 65.0), py(35.0), z_femur - 70.0 * s],
-                12.0 * s,
-                10.0 * s,
-            ),
-            2.0,
-            None,
-        );
-        // The femur paints over the acetabulum.
-        b.bone(Shape::sphere(fh, fr), 2.0, Some(organ));
-        b.bone(
-            Shape::capsule(fh, [px(side * 125.0), py(8.0), z_femur - 35.0 * s], 14.0 * s, 15.0 * s),
-            2.5,
-            Some(organ),
-        );
-        b.bone(
-            Shape::ellipsoid([px(side * 130.0), py(12.0), z_femur - 40.0 * s], [17.0 * s, 22.0 * s, 25.0 * s], 0.0),
-            2.0,
-            Some(organ),
-        );
-        b.bone(
-            Shape::capsule(
-                [px(side * 122.0), py(8.0), z_femur - 50.0 * s],
-                [px(side * 112.0), py(2.0), z_femur - 260.0 * s],
-                14.0 * s,
-                13.0 * s,
-            ),
-            4.0,
-            Some(organ),
-        );
-    }
-
-    let z_top = zs(25.0);
-    let z_bottom = z_femur - 55.0 * s;
+    let [right_lung, left_lung] = lungs;
     Torso {
         objects: b.objects,
-        landmarks: TorsoLandmarks { z_top, z_bottom, z_apex, z_dome_right, z_dome_left, z_iliac, z_femur },
-        lungs: [lungs[1].clone(), lungs[0].clone()],
-        mediastinum: vec![mediastinum, heart],
-        female,
+        landmarks: f.landmarks(),
+        lungs: [left_lung, right_lung],
+        mediastinum: vec![heart.mediastinum, heart.shape],
+        female: f.female,
     }
 }

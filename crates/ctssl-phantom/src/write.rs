@@ -22,7 +22,8 @@ use rayon::prelude::*;
 
 use crate::dataset::{Dataset, Phantom};
 use crate::error::{PhantomError, Result};
-use crate::patient::{Patient, Protocol, Role};
+use crate::patient::Patient;
+use crate::plan::{Protocol, Role};
 
 /// Header of `labels.csv`.
 pub const LABELS_HEADER: &str = "patient_id,file,task,label,split,center_row,center_col,extent_px,crop_size";
