@@ -164,7 +164,7 @@ fn main() {
     alloc::keep_freed_pages();
     ctssl::pipeline::init_cpu_runtime();
     if let Err(e) = run(&Args::parse()) {
-        ctssl::pipeline::error::print_error(&*e);
+        eprintln!("{}", ctssl::pipeline::error::report(&*e));
         std::process::exit(1);
     }
 }

@@ -125,7 +125,7 @@ fn main() {
     ctssl::pipeline::init_cpu_runtime();
     ctssl::pipeline::init_logging();
     if let Err(e) = run(&Args::parse()) {
-        ctssl::pipeline::error::print_error(&*e);
+        eprintln!("{}", ctssl::pipeline::error::report(&*e));
         std::process::exit(1);
     }
 }

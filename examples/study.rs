@@ -163,7 +163,7 @@ fn main() {
     let cfg = match resolve(&args) {
         Ok(c) => c,
         Err(e) => {
-            ctssl::pipeline::error::print_error(&*e);
+            eprintln!("{}", ctssl::pipeline::error::report(&*e));
             std::process::exit(2);
         }
     };
@@ -171,7 +171,7 @@ fn main() {
         match cfg.to_toml() {
             Ok(t) => print!("{t}"),
             Err(e) => {
-                ctssl::pipeline::error::print_error(&e);
+                eprintln!("{}", ctssl::pipeline::error::report(&e));
                 std::process::exit(2);
             }
         }
@@ -182,7 +182,7 @@ fn main() {
     let device = match ctssl::pipeline::device(&args.device) {
         Ok(d) => d,
         Err(e) => {
-            ctssl::pipeline::error::print_error(&e);
+            eprintln!("{}", ctssl::pipeline::error::report(&e));
             std::process::exit(2);
         }
     };
@@ -198,7 +198,7 @@ fn main() {
             );
         }
         Err(e) => {
-            ctssl::pipeline::error::print_error(&e);
+            eprintln!("{}", ctssl::pipeline::error::report(&e));
             std::process::exit(1);
         }
     }

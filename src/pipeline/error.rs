@@ -60,13 +60,14 @@ pub type Result<T> = std::result::Result<T, PipelineError>;
 /// `Display` leaves to `source()`.
 pub use ctssl_io::error_chain as chain;
 
-/// Prints `error: <message>` and then each cause of its `source()` chain on a line of its own (`caused
-/// by: …`) to standard error: what the examples print before they exit with an error.
-pub fn print_error(e: &(dyn std::error::Error + 'static)) {
-    eprintln!("error: {e}");
+/// `error: <message>` and then each cause of its `source()` chain on a line of its own (`  caused by:
+/// …`): what the examples print before they exit with an error.
+pub fn report(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = format!("error: {e}");
     let mut cause = e.source();
     while let Some(c) = cause {
-        eprintln!("  caused by: {c}");
+        out.push_str(&format!("\n  caused by: {c}"));
         cause = c.source();
     }
+    out
 }

@@ -153,9 +153,9 @@ pub fn run_study(cfg: &StudyConfig, out: &Path, device: &Device) -> Result<Study
     };
     let data_seconds = t_data.elapsed().as_secs_f64();
     for s in &data.skipped {
-        eprintln!("skipped {s}");
+        tracing::warn!("skipped {s}");
     }
-    eprintln!("data: {} ({}) in {data_seconds:.0} s", data.description, data.content_hash);
+    tracing::info!("data: {} ({}) in {data_seconds:.0} s", data.description, data.content_hash);
     claim_folder(cfg, &data, out)?;
     let backbone = cfg.backbone()?;
 
@@ -219,7 +219,7 @@ fn pretrain_all(
             stop_after: None,
             dense_bn_images: if method == "spark" { cfg.pretrain.spark_dense_bn_images.unwrap_or(0) } else { 0 },
         };
-        eprintln!("pre-training {method} ...");
+        tracing::info!("pre-training {method} ...");
         let o = pretrain(&req, &data.pool, &dir, device)?;
         let secs_path = dir.join("seconds.txt");
         let previous = || std::fs::read_to_string(&secs_path).ok().and_then(|s| s.trim().parse::<f64>().ok());
@@ -231,7 +231,7 @@ fn pretrain_all(
             }
             None => previous().unwrap_or(f64::NAN),
         };
-        eprintln!("pre-trained {method} in {secs:.0} s: {}", o.encoder.display());
+        tracing::info!("pre-trained {method} in {secs:.0} s: {}", o.encoder.display());
         seconds.insert(method.clone(), secs);
         inits.push((method.clone(), Init::Encoder(o.encoder)));
     }
@@ -358,7 +358,7 @@ fn evaluate_all(
                             row.seconds
                         );
                         if pb.is_hidden() {
-                            eprintln!("{line}");
+                            tracing::info!("{line}");
                         } else {
                             pb.println(line);
                         }

@@ -131,6 +131,24 @@ pub enum IoError {
         /// What is wrong.
         reason: String,
     },
+    /// A JSON file of the crate (a manifest, a cache index) could not be parsed or written.
+    #[error("{path}: {what} is not readable JSON of this format")]
+    Json {
+        /// The file.
+        path: PathBuf,
+        /// What the file is (`manifest`, `slice cache index`).
+        what: &'static str,
+        /// The JSON error.
+        source: serde_json::Error,
+    },
+    /// A slice-cache shard is not a readable safetensors file.
+    #[error("{path}: slice cache shard is not a readable safetensors file")]
+    Shard {
+        /// The shard file.
+        path: PathBuf,
+        /// The safetensors error.
+        source: safetensors::SafeTensorError,
+    },
     /// Writing a file or creating a folder failed (the `io::Error`, with its kind, is the source).
     #[error("{path}: cannot write")]
     Write {
@@ -190,7 +208,8 @@ impl IoError {
             IoError::Decode { .. } | IoError::Codec { .. } => "decode",
             IoError::LimitExceeded { .. } => "limit_exceeded",
             IoError::Series { .. } => "series",
-            IoError::Cache { .. } => "cache",
+            IoError::Cache { .. } | IoError::Shard { .. } => "cache",
+            IoError::Json { .. } => "json",
             IoError::Write { .. } | IoError::Encode { .. } => "write",
             IoError::Manifest { .. } => "manifest",
             IoError::DuplicateInstance { .. } => "duplicate_instance",

@@ -78,10 +78,6 @@ impl Spark {
     }
 }
 
-/// SparK's errors as the trainer's, with the SparK error as the source.
-fn train_error(e: SparseError) -> TrainError {
-    TrainError::Method { method: "spark".into(), source: Box::new(e) }
-}
 
 impl PretrainMethod for Spark {
     fn name(&self) -> &str {
@@ -100,14 +96,14 @@ impl PretrainMethod for Spark {
         let x = views.first().ok_or_else(|| TrainError::InvalidArgument("spark needs one view".into()))?;
         let (n, _, h, w) = x.dims4()?;
         let mask_seed: u64 = ctx.rng.random();
-        let mask = self.masks.generate(n, h, w, mask_seed, ctx.step).map_err(train_error)?;
-        let out = self.model.forward(x, &mask, true).map_err(train_error)?;
+        let mask = self.masks.generate(n, h, w, mask_seed, ctx.step).map_err(TrainError::from)?;
+        let out = self.model.forward(x, &mask, true).map_err(TrainError::from)?;
         if let Some(p) = &self.previews {
             if ctx.step % p.every == 0 {
                 std::fs::create_dir_all(&p.dir)
-                    .map_err(|source| train_error(SparseError::Io { path: p.dir.clone(), source }))?;
+                    .map_err(|source| TrainError::from(SparseError::Io { path: p.dir.clone(), source }))?;
                 let path = p.dir.join(format!("step_{:06}.png", ctx.step));
-                write_preview(x, &out.reconstruction, &mask, p.max_images, &path).map_err(train_error)?;
+                write_preview(x, &out.reconstruction, &mask, p.max_images, &path).map_err(TrainError::from)?;
             }
         }
         Ok(LossOutput::new(out.loss))
