@@ -6,6 +6,8 @@
 //! (`f32` or `f64`, NCHW for images). Each is differentiable through candle's autograd (`Var`,
 //! `Tensor::backward`). On the CPU they run the kernels of [`cpu`]; on any other device they fall back to
 //! [`ops::reference`], built from candle's own primitives.
+//! Their parameter and shape types ([`params::Conv2dParams`], [`params::ConvGeometry`], ...) live in
+//! [`params`], on which both [`ops`] and [`cpu`] build.
 //!
 //! ```
 //! use candle_core::{Device, Tensor, Var};
@@ -46,6 +48,7 @@
 pub mod cpu;
 pub mod error;
 pub mod ops;
+pub mod params;
 pub mod profile;
 pub mod runtime;
 

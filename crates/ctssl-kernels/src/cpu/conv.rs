@@ -23,7 +23,7 @@ use super::{
     assume_init, assume_init_ref, dispatch, fill, input_slice, tensor_from, uninit_vec, with_slice, write_slice, Real,
 };
 use crate::error::KernelError;
-use crate::ops::conv::ConvGeometry;
+use crate::params::ConvGeometry;
 use crate::profile::{self, Kind};
 
 /// The fewest gemm columns (images × output pixels) a group of images should give.

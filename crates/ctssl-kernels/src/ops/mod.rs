@@ -19,13 +19,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::{DType, Tensor};
 
 pub use activation::{add_relu, relu};
-pub use batch_norm::{batch_norm2d, batch_norm2d_relu, BatchNormParams};
-pub use conv::{conv2d, conv_transpose2d, Conv2dParams, ConvTranspose2dParams};
+pub use batch_norm::{batch_norm2d, batch_norm2d_relu};
+pub use conv::{conv2d, conv_transpose2d};
 pub use conv_bn::conv2d_batch_norm2d;
 pub use layer_norm::layer_norm;
-pub use pool::{global_avg_pool, max_pool2d, MaxPool2dParams};
+pub use pool::{global_avg_pool, max_pool2d};
 pub use softmax::{log_softmax, softmax_last_dim};
 pub use upsample::{upsample_bilinear2d, upsample_nearest2d};
+
+/// The ops' parameter types, defined in [`crate::params`].
+pub use crate::params::{BatchNormParams, Conv2dParams, ConvTranspose2dParams, MaxPool2dParams};
 
 static CPU_KERNELS: AtomicBool = AtomicBool::new(true);
 
