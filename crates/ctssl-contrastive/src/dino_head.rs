@@ -6,7 +6,7 @@ use candle_core::{DType, Device, Tensor, Var};
 
 use crate::batch_norm1d::BatchNorm1d;
 use crate::error::{ContrastiveError, Result};
-use crate::linear::{uniform, Linear};
+use crate::linear::{seeded_linear, uniform, Linear};
 use crate::tensor_ops::{dims2, l2_normalize};
 
 /// Shape of a [`DinoHead`].
@@ -46,7 +46,7 @@ impl DinoHead {
         let mut width = config.input_dim;
         for i in 0..config.num_layers {
             let out = if i + 1 == config.num_layers { config.bottleneck_dim } else { config.hidden_dim };
-            mlp.push(Linear::new(width, out, true, seed.wrapping_add(10 * i as u64), dtype, device)?);
+            mlp.push(seeded_linear(width, out, true, seed.wrapping_add(10 * i as u64), dtype, device)?);
             if config.batch_norm && i + 1 < config.num_layers {
                 norms.push(BatchNorm1d::new(out, true, dtype, device)?);
             }
