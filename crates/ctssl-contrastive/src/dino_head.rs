@@ -3,11 +3,12 @@
 //! `K` outputs whose norm is fixed to 1 (`norm_last_layer=True`): `logits = x̂ · (V / ‖V‖_row)ᵀ`.
 
 use candle_core::{DType, Device, Tensor, Var};
+use ctssl_kernels::ops::l2_normalize;
 
 use crate::batch_norm1d::BatchNorm1d;
 use crate::error::{ContrastiveError, Result};
 use crate::linear::{seeded_linear, uniform, Linear};
-use crate::tensor_ops::{dims2, l2_normalize};
+use crate::tensor_ops::dims2;
 
 /// Shape of a [`DinoHead`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
