@@ -83,9 +83,13 @@ pub(crate) fn add_relu(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     Ok(k::add_relu(a, b)?)
 }
 
-/// `x · wᵀ + b` for `x: [N, in]`, `w: [out, in]`, `b: [out]`.
-pub(crate) fn linear(x: &Tensor, w: &Tensor, b: &Tensor) -> Result<Tensor> {
-    Ok(x.matmul(&w.t()?)?.broadcast_add(b)?)
+/// `x · wᵀ (+ b)` for `x: [N, in]`, `w: [out, in]`, `b: [out]`.
+pub(crate) fn linear(x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor> {
+    let y = x.matmul(&w.t()?)?;
+    Ok(match b {
+        Some(b) => y.broadcast_add(b)?,
+        None => y,
+    })
 }
 
 /// Increments an I64 scalar counter in place.

@@ -2,9 +2,10 @@
 //! and the target projection `z′` of the other view, symmetrised over the two views (`L + L̃`).
 
 use candle_core::Tensor;
+use ctssl_kernels::ops::l2_normalize;
 
 use crate::error::Result;
-use crate::tensor_ops::{l2_normalize, same_dims2};
+use crate::tensor_ops::same_dims2;
 
 /// `mean_i (2 − 2·⟨p̂_i, ẑ_i⟩)` for predictions `prediction` and targets `target` (`[N, D]` each). The target
 /// is detached: no gradient reaches the target (EMA) network.

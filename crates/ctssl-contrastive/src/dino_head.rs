@@ -3,11 +3,12 @@
 //! `K` outputs whose norm is fixed to 1 (`norm_last_layer=True`): `logits = x̂ · (V / ‖V‖_row)ᵀ`.
 
 use candle_core::{DType, Device, Tensor, Var};
+use ctssl_kernels::ops::l2_normalize;
 
 use crate::batch_norm1d::BatchNorm1d;
 use crate::error::{ContrastiveError, Result};
-use crate::linear::{uniform, Linear};
-use crate::tensor_ops::{dims2, l2_normalize};
+use crate::linear::{seeded_linear, uniform, Linear};
+use crate::tensor_ops::dims2;
 
 /// Shape of a [`DinoHead`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,7 +47,7 @@ impl DinoHead {
         let mut width = config.input_dim;
         for i in 0..config.num_layers {
             let out = if i + 1 == config.num_layers { config.bottleneck_dim } else { config.hidden_dim };
-            mlp.push(Linear::new(width, out, true, seed.wrapping_add(10 * i as u64), dtype, device)?);
+            mlp.push(seeded_linear(width, out, true, seed.wrapping_add(10 * i as u64), dtype, device)?);
             if config.batch_norm && i + 1 < config.num_layers {
                 norms.push(BatchNorm1d::new(out, true, dtype, device)?);
             }

@@ -4,10 +4,10 @@
 //! a cross-entropy over `[l_pos, l_neg]` logits with the positive at index 0.
 
 use candle_core::Tensor;
-use ctssl_kernels::ops;
+use ctssl_kernels::ops::{self, l2_normalize};
 
 use crate::error::{ContrastiveError, Result};
-use crate::tensor_ops::{dims2, l2_normalize, positive, same_dims2};
+use crate::tensor_ops::{dims2, positive, same_dims2};
 
 /// InfoNCE of queries `query` `[N, D]` against their positive keys `key` `[N, D]` and the negatives `queue`
 /// `[K, D]` (already normalised, as [`KeyQueue`](crate::KeyQueue) stores them), at `temperature` τ.

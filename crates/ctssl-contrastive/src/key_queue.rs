@@ -2,12 +2,13 @@
 //! detached rows; enqueuing a batch overwrites the oldest rows.
 
 use candle_core::{DType, Device, Tensor};
+use ctssl_kernels::ops::l2_normalize;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
 
 use crate::error::{ContrastiveError, Result};
-use crate::tensor_ops::{dims2, l2_normalize};
+use crate::tensor_ops::dims2;
 
 /// A ring buffer of `size` keys of `dim` features.
 #[derive(Debug, Clone)]

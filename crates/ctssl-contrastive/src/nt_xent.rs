@@ -5,10 +5,10 @@
 //! `ℓ_i = −log( exp(s_{i,p(i)}) / Σ_{k≠i} exp(s_ik) )`, and the loss is the mean of `ℓ_i` over all 2N anchors.
 
 use candle_core::Tensor;
-use ctssl_kernels::ops;
+use ctssl_kernels::ops::{self, l2_normalize};
 
 use crate::error::Result;
-use crate::tensor_ops::{l2_normalize, one_hot, positive, same_dims2};
+use crate::tensor_ops::{one_hot, positive, same_dims2};
 
 /// Logit given to `s_ii` so that `exp(s_ii)` vanishes from the denominator.
 const MASKED_LOGIT: f64 = -1e9;

@@ -6,7 +6,7 @@ use ctssl_kernels::ops;
 
 use crate::batch_norm1d::BatchNorm1d;
 use crate::error::{ContrastiveError, Result};
-use crate::linear::Linear;
+use crate::linear::{seeded_linear, Linear};
 
 /// Shape of a [`ProjectionHead`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,7 +92,7 @@ impl ProjectionHead {
         for i in 0..config.num_layers - 1 {
             let layer_seed = seed.wrapping_add(10 * i as u64);
             hidden.push(Hidden {
-                linear: Linear::new(width, config.hidden_dim, !config.hidden_batch_norm, layer_seed, dtype, device)?,
+                linear: seeded_linear(width, config.hidden_dim, !config.hidden_batch_norm, layer_seed, dtype, device)?,
                 batch_norm: if config.hidden_batch_norm {
                     Some(BatchNorm1d::new(config.hidden_dim, true, dtype, device)?)
                 } else {
@@ -102,7 +102,7 @@ impl ProjectionHead {
             width = config.hidden_dim;
         }
         let last_seed = seed.wrapping_add(10 * (config.num_layers - 1) as u64);
-        let last = Linear::new(
+        let last = seeded_linear(
             width,
             config.output_dim,
             config.last_bias && !config.last_batch_norm,

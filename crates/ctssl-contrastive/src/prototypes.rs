@@ -3,10 +3,11 @@
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
+use ctssl_kernels::ops::l2_normalize;
 
 use crate::error::{ContrastiveError, Result};
 use crate::linear::uniform;
-use crate::tensor_ops::{dims2, l2_normalize};
+use crate::tensor_ops::dims2;
 
 /// `K` prototypes of dimension `D` (weight `[K, D]`, unit rows).
 #[derive(Debug, Clone)]

@@ -1,14 +1,9 @@
-//! Small differentiable helpers shared by the losses: row L2 normalisation, off-diagonal sums, checks.
+//! Small differentiable helpers shared by the losses: off-diagonal sums, one-hot matrices, checks. (Row
+//! L2 normalisation is `ctssl_kernels::ops::l2_normalize`.)
 
 use candle_core::{DType, Device, Tensor};
 
 use crate::error::{ContrastiveError, Result};
-
-/// `x / max(‖x‖₂, 1e-12)` per row of a `[n, d]` tensor (PyTorch's `F.normalize(x, dim=1)`), differentiable.
-pub fn l2_normalize(x: &Tensor) -> Result<Tensor> {
-    let norm = x.sqr()?.sum_keepdim(1)?.sqrt()?.maximum(1e-12)?;
-    Ok(x.broadcast_div(&norm)?)
-}
 
 /// The diagonal of a square `[d, d]` matrix as a `[d]` vector, differentiable.
 pub fn diagonal(c: &Tensor) -> Result<Tensor> {

@@ -25,7 +25,7 @@ fn nt_xent_gradient() {
 #[test]
 fn info_nce_gradient_reaches_only_the_query() {
     let mut r = ChaCha8Rng::seed_from_u64(2);
-    let queue = tensor_ops::l2_normalize(&randn(&mut r, (6, 3), 1.0)).unwrap();
+    let queue = ctssl_kernels::ops::l2_normalize(&randn(&mut r, (6, 3), 1.0)).unwrap();
     let x = [randn(&mut r, (3, 3), 1.0), randn(&mut r, (3, 3), 1.0), queue];
     // The key's finite-difference derivative is not zero, so only the query is checked numerically;
     // the analytic key gradient must be absent.

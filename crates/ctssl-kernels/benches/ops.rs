@@ -54,7 +54,7 @@ fn bench_conv(c: &mut Criterion) {
         let p = Conv2dParams { stride: st, padding: pd, dilation: 1 };
         let x = var(&[n, ci, s, s], 1.0, 1);
         let w = var(&[co, ci, k, k], 0.1, 2);
-        let g = ops::conv::ConvGeometry::new(x.dims(), w.dims(), p).unwrap();
+        let g = ctssl_kernels::params::ConvGeometry::new(x.dims(), w.dims(), p).unwrap();
         group.throughput(Throughput::Elements((3.0 * g.flops()) as u64));
         group.bench_with_input(BenchmarkId::new("ctssl", name), &p, |b, &p| {
             b.iter(|| conv_step(ops::conv2d, &x, &w, p))
@@ -73,7 +73,7 @@ fn bench_conv_forward(c: &mut Criterion) {
     for &(name, ci, s) in &[("3x3 64 32x32", 64usize, 32usize), ("3x3 256 8x8", 256, 8)] {
         let x = var(&[32, ci, s, s], 1.0, 1).as_tensor().detach();
         let w = var(&[ci, ci, 3, 3], 0.1, 2).as_tensor().detach();
-        let g = ops::conv::ConvGeometry::new(x.dims(), w.dims(), p).unwrap();
+        let g = ctssl_kernels::params::ConvGeometry::new(x.dims(), w.dims(), p).unwrap();
         group.throughput(Throughput::Elements(g.flops() as u64));
         group.bench_function(BenchmarkId::new("ctssl", name), |b| b.iter(|| ops::conv2d(&x, &w, p).unwrap()));
         group.bench_function(BenchmarkId::new("candle", name), |b| b.iter(|| reference::conv2d(&x, &w, p).unwrap()));
@@ -142,7 +142,7 @@ fn bench_conv_parts(c: &mut Criterion) {
     ] {
         let x: Vec<f32> = var(&[32, ci, s, s], 1.0, 1).as_tensor().flatten_all().unwrap().to_vec1().unwrap();
         let w: Vec<f32> = var(&[ci, ci, 3, 3], 0.1, 2).as_tensor().flatten_all().unwrap().to_vec1().unwrap();
-        let g = ops::conv::ConvGeometry::new(&[32, ci, s, s], &[ci, ci, 3, 3], p).unwrap();
+        let g = ctssl_kernels::params::ConvGeometry::new(&[32, ci, s, s], &[ci, ci, 3, 3], p).unwrap();
         group.throughput(Throughput::Elements(g.flops() as u64));
         group.bench_function(BenchmarkId::new("forward", name), |b| b.iter(|| k::forward(&g, &x, &w).unwrap()));
         group.bench_function(BenchmarkId::new("backward_input", name), |b| {
@@ -198,7 +198,7 @@ fn bench_block(c: &mut Criterion) {
         bn_relu: reference_bn_relu,
         add_relu: reference::add_relu,
     };
-    let g = ops::conv::ConvGeometry::new(x.dims(), w1.dims(), p).unwrap();
+    let g = ctssl_kernels::params::ConvGeometry::new(x.dims(), w1.dims(), p).unwrap();
     group.throughput(Throughput::Elements((6.0 * g.flops()) as u64));
     for (name, f) in [("ctssl", &ours), ("candle", &theirs)] {
         group.bench_function(BenchmarkId::new(name, "32x64x32x32"), |b| {

@@ -14,8 +14,8 @@
 use std::time::Instant;
 
 use ctssl_kernels::cpu::conv as k;
-use ctssl_kernels::ops::conv::ConvGeometry;
 use ctssl_kernels::ops::Conv2dParams;
+use ctssl_kernels::params::ConvGeometry;
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

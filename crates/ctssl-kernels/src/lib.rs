@@ -2,10 +2,12 @@
 //!
 //! [`ops`] holds the public functions — [`ops::conv2d`], [`ops::conv_transpose2d`], [`ops::batch_norm2d`], [`ops::batch_norm2d_relu`],
 //! [`ops::max_pool2d`], [`ops::global_avg_pool`], [`ops::softmax_last_dim`], [`ops::log_softmax`],
-//! [`ops::layer_norm`](fn@ops::layer_norm), [`ops::relu`], [`ops::add_relu`], [`ops::upsample_nearest2d`], [`ops::upsample_bilinear2d`] — over candle tensors
+//! [`ops::layer_norm`](fn@ops::layer_norm), [`ops::l2_normalize`], [`ops::relu`], [`ops::add_relu`], [`ops::upsample_nearest2d`], [`ops::upsample_bilinear2d`] — over candle tensors
 //! (`f32` or `f64`, NCHW for images). Each is differentiable through candle's autograd (`Var`,
 //! `Tensor::backward`). On the CPU they run the kernels of [`cpu`]; on any other device they fall back to
 //! [`ops::reference`], built from candle's own primitives.
+//! Their parameter and shape types ([`params::Conv2dParams`], [`params::ConvGeometry`], ...) live in
+//! [`params`], on which both [`ops`] and [`cpu`] build.
 //!
 //! ```
 //! use candle_core::{Device, Tensor, Var};
@@ -46,6 +48,7 @@
 pub mod cpu;
 pub mod error;
 pub mod ops;
+pub mod params;
 pub mod profile;
 pub mod runtime;
 

@@ -296,6 +296,20 @@ fn softmax_and_log_softmax_gradients() {
 }
 
 #[test]
+fn l2_normalize_gradients_unit_rows_and_zero_rows() {
+    let mut r = rng(950);
+    let x = randn(&mut r, &[4, 6], 2.0);
+    check_finite_differences(|t| ops::l2_normalize(&t[0]), &[x.clone()], 30, 7);
+    let norms: Vec<f64> = ops::l2_normalize(&x).unwrap().sqr().unwrap().sum(1).unwrap().to_vec1().unwrap();
+    assert!(norms.iter().all(|n| (n - 1.0).abs() < 1e-12), "{norms:?}");
+    // A zero row stays zero (the norm is clamped at 1e-12), and only matrices are accepted.
+    let zero = Tensor::zeros((2, 3), candle_core::DType::F32, &Device::Cpu).unwrap();
+    let y: Vec<Vec<f32>> = ops::l2_normalize(&zero).unwrap().to_vec2().unwrap();
+    assert!(y.iter().flatten().all(|v| *v == 0.0));
+    assert!(ops::l2_normalize(&Tensor::zeros(3, candle_core::DType::F32, &Device::Cpu).unwrap()).is_err());
+}
+
+#[test]
 fn layer_norm_gradients() {
     for (i, dims) in [vec![4usize, 9], vec![2, 3, 16]].into_iter().enumerate() {
         let mut r = rng(1000 + i as u64);

@@ -35,6 +35,11 @@ pub enum SparseError {
     },
 }
 
+/// An error inside one of this crate's custom ops, as the candle error that a custom op returns.
+pub(crate) fn op_error(op: &str, message: impl std::fmt::Display) -> candle_core::Error {
+    candle_core::Error::Msg(format!("{op}: {message}"))
+}
+
 /// Result with [`SparseError`].
 pub type Result<T> = std::result::Result<T, SparseError>;
 

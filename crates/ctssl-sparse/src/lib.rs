@@ -34,7 +34,6 @@
 
 pub mod batch_norm;
 pub mod config;
-pub mod cpu;
 pub mod decoder;
 pub mod densify;
 pub mod encoder;

@@ -11,14 +11,15 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor, Var};
 use rayon::prelude::*;
 
-use crate::cpu::{dispatch, input_slice, kernel_error, storage_dtype, tensor_from, with_slice, Float};
-use crate::error::{Result, SparseError};
+use ctssl_kernels::cpu::{dispatch, input_slice, storage_dtype, tensor_from, with_slice, Real};
+
+use crate::error::{op_error, Result, SparseError};
 
 /// Rows per partial sum (fixed, so sums do not depend on the number of threads).
 const ROW_CHUNK: usize = 256;
 
 /// Per-channel `(mean, biased variance)` of `x: [rows × c]`, in f64.
-fn statistics<T: Float>(x: &[T], c: usize) -> (Vec<f64>, Vec<f64>) {
+fn statistics<T: Real>(x: &[T], c: usize) -> (Vec<f64>, Vec<f64>) {
     let rows = x.len() / c;
     let sums: Vec<Vec<f64>> = x
         .par_chunks(ROW_CHUNK * c)
@@ -82,16 +83,16 @@ struct SparseBnOp {
 
 impl SparseBnOp {
     /// Per-channel `(mean, 1/√(var + eps))` of the forward: from the batch (stored) or the running values.
-    fn mean_inv<T: Float>(&self, x: &[T]) -> candle_core::Result<(Vec<T>, Vec<T>)> {
+    fn mean_inv<T: Real>(&self, x: &[T]) -> candle_core::Result<(Vec<T>, Vec<T>)> {
         let (mean, var) = match &self.running {
             Some((m, v)) => (m.clone(), v.clone()),
             None => {
-                let mut guard = self.stats.lock().map_err(|_| kernel_error(self.name(), "poisoned"))?;
+                let mut guard = self.stats.lock().map_err(|_| op_error(self.name(), "poisoned"))?;
                 if guard.is_none() {
                     let (mean, var) = statistics(x, self.c);
                     *guard = Some(BatchStats { mean, var });
                 }
-                let s = guard.as_ref().ok_or_else(|| kernel_error(self.name(), "missing statistics"))?;
+                let s = guard.as_ref().ok_or_else(|| op_error(self.name(), "missing statistics"))?;
                 (s.mean.clone(), s.var.clone())
             }
         };
@@ -99,7 +100,7 @@ impl SparseBnOp {
         Ok((mean.iter().map(|m| T::from_f64(*m)).collect(), inv))
     }
 
-    fn forward<T: Float>(&self, x: &[T], w: &[T], b: &[T]) -> candle_core::Result<Vec<T>> {
+    fn forward<T: Real>(&self, x: &[T], w: &[T], b: &[T]) -> candle_core::Result<Vec<T>> {
         let c = self.c;
         let (mean, inv) = self.mean_inv(x)?;
         let scale: Vec<T> = inv.iter().zip(w).map(|(i, w)| *i * *w).collect();
@@ -118,7 +119,7 @@ impl SparseBnOp {
     }
 
     #[allow(clippy::type_complexity)]
-    fn backward<T: Float>(&self, x: &[T], w: &[T], b: &[T], dy: &[T]) -> candle_core::Result<(Vec<T>, Vec<T>, Vec<T>)> {
+    fn backward<T: Real>(&self, x: &[T], w: &[T], b: &[T], dy: &[T]) -> candle_core::Result<(Vec<T>, Vec<T>, Vec<T>)> {
         let c = self.c;
         let rows = x.len() / c;
         let (mean, inv) = self.mean_inv(x)?;
@@ -191,7 +192,7 @@ impl CustomOp3 for SparseBnOp {
             let x = input_slice::<T>(name, s1, l1)?;
             let w = input_slice::<T>(name, s2, l2)?;
             let b = input_slice::<T>(name, s3, l3)?;
-            Ok(<T as candle_core::WithDType>::to_cpu_storage_owned(self.forward(x, w, b)?))
+            Ok(T::storage(self.forward(x, w, b)?))
         })?;
         Ok((out, l1.shape().clone()))
     }

@@ -14,17 +14,17 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu::{
-    dispatch, input_slice, kernel_error, matmul, storage_dtype, tensor_from, threads, with_slice, Float, Mat,
-};
-use crate::error::{Result, SparseError};
+use ctssl_kernels::cpu::matmul::{gemm_threads, matmul_strided, View};
+use ctssl_kernels::cpu::{dispatch, input_slice, storage_dtype, tensor_from, with_slice, Real};
+
+use crate::error::{op_error, Result, SparseError};
 use crate::sparse_layout::{NeighbourTable, OUTSIDE};
 
 /// Most elements of one column-matrix chunk (bounds the extra memory of a convolution).
 const CHUNK_ELEMENTS: usize = 1 << 22;
 
 /// Gathers rows of `src` (`[*, c]`) into `col` (`[rows × taps·c]`) through `table` (`[rows × taps]`).
-fn gather<T: Float>(src: &[T], c: usize, table: &[u32], taps: usize, col: &mut [T]) {
+fn gather<T: Real>(src: &[T], c: usize, table: &[u32], taps: usize, col: &mut [T]) {
     let k = taps * c;
     col.par_chunks_mut(k).zip(table.par_chunks(taps)).for_each(|(dst, idx)| {
         for (t, &i) in idx.iter().enumerate() {
@@ -44,7 +44,7 @@ fn chunk_rows(k: usize) -> usize {
 }
 
 /// `out[rows × n] = gather(src, table) · wmat[(taps·c) × n]`, in chunks of rows.
-fn gather_multiply<T: Float>(src: &[T], c: usize, table: &[u32], taps: usize, wmat: &[T], n: usize) -> Vec<T> {
+fn gather_multiply<T: Real>(src: &[T], c: usize, table: &[u32], taps: usize, wmat: &[T], n: usize) -> Vec<T> {
     let rows = table.len() / taps;
     let k = taps * c;
     let mut out = vec![T::ZERO; rows * n];
@@ -54,7 +54,7 @@ fn gather_multiply<T: Float>(src: &[T], c: usize, table: &[u32], taps: usize, wm
         let r = out_chunk.len() / n;
         let col = &mut col[..r * k];
         gather(src, c, &table[ci * step * taps..(ci * step + r) * taps], taps, col);
-        matmul((r, n, k), out_chunk, false, Mat::rows(col, k), Mat::rows(wmat, n), threads());
+        matmul_strided(r, n, k, out_chunk, (n, 1), false, View::rows(col, k), View::rows(wmat, n), gemm_threads(1));
     }
     out
 }
@@ -69,7 +69,7 @@ struct ConvShape {
 
 impl ConvShape {
     /// `W[co, ci, t]` → `[(t, ci), co]`.
-    fn forward_weight<T: Float>(&self, w: &[T]) -> Vec<T> {
+    fn forward_weight<T: Real>(&self, w: &[T]) -> Vec<T> {
         let (ci_n, co_n, taps) = (self.c_in, self.c_out, self.taps);
         let mut out = vec![T::ZERO; w.len()];
         for co in 0..co_n {
@@ -83,7 +83,7 @@ impl ConvShape {
     }
 
     /// `W[co, ci, t]` → `[(t, co), ci]`.
-    fn input_grad_weight<T: Float>(&self, w: &[T]) -> Vec<T> {
+    fn input_grad_weight<T: Real>(&self, w: &[T]) -> Vec<T> {
         let (ci_n, co_n, taps) = (self.c_in, self.c_out, self.taps);
         let mut out = vec![T::ZERO; w.len()];
         for co in 0..co_n {
@@ -105,45 +105,41 @@ struct SparseConvOp {
 }
 
 impl SparseConvOp {
-    fn forward<T: Float>(&self, x: &[T], w: &[T]) -> Vec<T> {
+    fn forward<T: Real>(&self, x: &[T], w: &[T]) -> Vec<T> {
         let s = self.shape;
         if self.table.identity {
             let rows = self.table.out_rows;
             let mut y = vec![T::ZERO; rows * s.c_out];
             // y = x · Wᵀ with W [c_out × c_in].
-            matmul((rows, s.c_out, s.c_in), &mut y, false, Mat::rows(x, s.c_in), Mat::rows(w, s.c_in).t(), threads());
+            let (xv, wv) = (View::rows(x, s.c_in), View::rows(w, s.c_in).t());
+            matmul_strided(rows, s.c_out, s.c_in, &mut y, (s.c_out, 1), false, xv, wv, gemm_threads(1));
             return y;
         }
         let wmat = s.forward_weight(w);
         gather_multiply(x, s.c_in, &self.table.table, s.taps, &wmat, s.c_out)
     }
 
-    fn backward_input<T: Float>(&self, dy: &[T], w: &[T]) -> Vec<T> {
+    fn backward_input<T: Real>(&self, dy: &[T], w: &[T]) -> Vec<T> {
         let s = self.shape;
         if self.table.identity {
             let rows = self.table.in_rows;
             let mut dx = vec![T::ZERO; rows * s.c_in];
-            matmul((rows, s.c_in, s.c_out), &mut dx, false, Mat::rows(dy, s.c_out), Mat::rows(w, s.c_in), threads());
+            let (dyv, wv) = (View::rows(dy, s.c_out), View::rows(w, s.c_in));
+            matmul_strided(rows, s.c_in, s.c_out, &mut dx, (s.c_in, 1), false, dyv, wv, gemm_threads(1));
             return dx;
         }
         let wg = s.input_grad_weight(w);
         gather_multiply(dy, s.c_out, self.table.inverse(), s.taps, &wg, s.c_in)
     }
 
-    fn backward_weight<T: Float>(&self, x: &[T], dy: &[T]) -> Vec<T> {
+    fn backward_weight<T: Real>(&self, x: &[T], dy: &[T]) -> Vec<T> {
         let s = self.shape;
         let rows = self.table.out_rows;
         if self.table.identity {
             let mut dw = vec![T::ZERO; s.c_out * s.c_in];
             // dW [c_out × c_in] = dyᵀ · x.
-            matmul(
-                (s.c_out, s.c_in, rows),
-                &mut dw,
-                false,
-                Mat::rows(dy, s.c_out).t(),
-                Mat::rows(x, s.c_in),
-                threads(),
-            );
+            let (dyv, xv) = (View::rows(dy, s.c_out).t(), View::rows(x, s.c_in));
+            matmul_strided(s.c_out, s.c_in, rows, &mut dw, (s.c_in, 1), false, dyv, xv, gemm_threads(1));
             return dw;
         }
         let k = s.taps * s.c_in;
@@ -155,7 +151,8 @@ impl SparseConvOp {
             let col = &mut col[..r * k];
             gather(x, s.c_in, &self.table.table[ci * step * s.taps..(ci * step + r) * s.taps], s.taps, col);
             // acc [(t, ci) × c_out] += colᵀ · dy.
-            matmul((k, s.c_out, r), &mut acc, ci > 0, Mat::rows(col, k).t(), Mat::rows(dy_chunk, s.c_out), threads());
+            let (colv, dyv) = (View::rows(col, k).t(), View::rows(dy_chunk, s.c_out));
+            matmul_strided(k, s.c_out, r, &mut acc, (s.c_out, 1), ci > 0, colv, dyv, gemm_threads(1));
         }
         // Back to the weight layout [c_out, c_in, taps].
         let mut dw = vec![T::ZERO; k * s.c_out];
@@ -187,7 +184,7 @@ impl CustomOp2 for SparseConvOp {
         let out = dispatch!(name, storage_dtype(s1), T => {
             let x = input_slice::<T>(name, s1, l1)?;
             let w = input_slice::<T>(name, s2, l2)?;
-            Ok(<T as candle_core::WithDType>::to_cpu_storage_owned(self.forward(x, w)))
+            Ok(T::storage(self.forward(x, w)))
         })?;
         Ok((out, Shape::from((self.table.out_rows, self.shape.c_out))))
     }
@@ -229,7 +226,7 @@ pub fn sparse_conv2d(x: &Tensor, w: &Tensor, table: &Arc<NeighbourTable>) -> Res
         )));
     }
     if !x.device().is_cpu() {
-        return Err(kernel_error("sparse conv", "the sparse path runs on the CPU only").into());
+        return Err(op_error("sparse conv", "the sparse path runs on the CPU only").into());
     }
     let op = SparseConvOp { table: Arc::clone(table), shape: ConvShape { c_in, c_out, taps: table.taps } };
     Ok(x.contiguous()?.apply_op2(&w.contiguous()?, op)?)

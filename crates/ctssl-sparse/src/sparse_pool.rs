@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use candle_core::{CpuStorage, CustomOp1, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu::{dispatch, input_slice, kernel_error, storage_dtype, tensor_from, with_slice, Float};
-use crate::error::{Result, SparseError};
+use ctssl_kernels::cpu::{dispatch, input_slice, storage_dtype, tensor_from, with_slice, Real};
+
+use crate::error::{op_error, Result, SparseError};
 use crate::sparse_layout::{NeighbourTable, INACTIVE, OUTSIDE};
 
 /// The custom op of [`sparse_max_pool2d`].
@@ -22,7 +23,7 @@ struct SparseMaxPoolOp {
 
 impl SparseMaxPoolOp {
     #[allow(clippy::neg_cmp_op_on_partial_ord)]
-    fn forward<T: Float>(&self, x: &[T]) -> (Vec<T>, Vec<u8>) {
+    fn forward<T: Real>(&self, x: &[T]) -> (Vec<T>, Vec<u8>) {
         let (c, taps) = (self.c, self.table.taps);
         let rows = self.table.out_rows;
         let mut y = vec![T::NEG_INFINITY; rows * c];
@@ -59,7 +60,7 @@ impl SparseMaxPoolOp {
         (y, arg)
     }
 
-    fn backward<T: Float>(&self, dy: &[T], arg: &[u8]) -> Vec<T> {
+    fn backward<T: Real>(&self, dy: &[T], arg: &[u8]) -> Vec<T> {
         let (c, taps) = (self.c, self.table.taps);
         let mut dx = vec![T::ZERO; self.table.in_rows * c];
         for (o, (gr, ar)) in dy.chunks_exact(c).zip(arg.chunks_exact(c)).enumerate() {
@@ -85,15 +86,15 @@ impl CustomOp1 for SparseMaxPoolOp {
         let (out, arg) = dispatch!(name, storage_dtype(s), T => {
             let x = input_slice::<T>(name, s, l)?;
             let (y, arg) = self.forward(x);
-            Ok((<T as candle_core::WithDType>::to_cpu_storage_owned(y), arg))
+            Ok((T::storage(y), arg))
         })?;
-        *self.argmax.lock().map_err(|_| kernel_error(name, "poisoned"))? = arg;
+        *self.argmax.lock().map_err(|_| op_error(name, "poisoned"))? = arg;
         Ok((out, Shape::from((self.table.out_rows, self.c))))
     }
 
     fn bwd(&self, x: &Tensor, _res: &Tensor, dy: &Tensor) -> candle_core::Result<Option<Tensor>> {
         let name = self.name();
-        let arg = self.argmax.lock().map_err(|_| kernel_error(name, "poisoned"))?;
+        let arg = self.argmax.lock().map_err(|_| op_error(name, "poisoned"))?;
         dispatch!(name, x.dtype(), T => {
             with_slice::<T, _>(name, dy, |g| Ok(Some(tensor_from(self.backward(g, &arg), x.dims())?)))
         })

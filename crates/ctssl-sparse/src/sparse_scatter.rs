@@ -7,12 +7,12 @@ use std::sync::Arc;
 use candle_core::{CpuStorage, CustomOp1, CustomOp2, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
-use crate::cpu::{dispatch, input_slice, storage_dtype, tensor_from, with_slice, Float};
 use crate::error::{Result, SparseError};
 use crate::sparse_layout::ActiveLevel;
+use ctssl_kernels::cpu::{dispatch, input_slice, storage_dtype, tensor_from, with_slice, Real};
 
 /// `rows[r, c] = dense[n, c, y, x]` at each visible position `(n, y, x)` of `level`.
-fn gather_rows<T: Float>(level: &ActiveLevel, dense: &[T], c: usize) -> Vec<T> {
+fn gather_rows<T: Real>(level: &ActiveLevel, dense: &[T], c: usize) -> Vec<T> {
     let hw = level.height * level.width;
     let mut rows = vec![T::ZERO; level.rows() * c];
     rows.par_chunks_mut(c).zip(level.positions.par_iter()).for_each(|(row, &p)| {
@@ -25,7 +25,7 @@ fn gather_rows<T: Float>(level: &ActiveLevel, dense: &[T], c: usize) -> Vec<T> {
 }
 
 /// The dense map of `rows` with `fill[c]` (or zero) at masked positions.
-fn scatter_rows<T: Float>(level: &ActiveLevel, rows: &[T], c: usize, fill: Option<&[T]>) -> Vec<T> {
+fn scatter_rows<T: Real>(level: &ActiveLevel, rows: &[T], c: usize, fill: Option<&[T]>) -> Vec<T> {
     let hw = level.height * level.width;
     let mut dense = vec![T::ZERO; level.batch * c * hw];
     dense.par_chunks_mut(c * hw).enumerate().for_each(|(n, img)| {
@@ -45,7 +45,7 @@ fn scatter_rows<T: Float>(level: &ActiveLevel, rows: &[T], c: usize, fill: Optio
 }
 
 /// Per-channel sum of `dense` over the masked positions of `level`.
-fn masked_sums<T: Float>(level: &ActiveLevel, dense: &[T], c: usize) -> Vec<T> {
+fn masked_sums<T: Real>(level: &ActiveLevel, dense: &[T], c: usize) -> Vec<T> {
     let hw = level.height * level.width;
     let mut out = vec![T::ZERO; c];
     for (ch, o) in out.iter_mut().enumerate() {
@@ -78,7 +78,7 @@ impl CustomOp1 for GatherOp {
         let name = self.name();
         let out = dispatch!(name, storage_dtype(s), T => {
             let x = input_slice::<T>(name, s, l)?;
-            Ok(<T as candle_core::WithDType>::to_cpu_storage_owned(gather_rows(&self.level, x, self.c)))
+            Ok(T::storage(gather_rows(&self.level, x, self.c)))
         })?;
         Ok((out, Shape::from((self.level.rows(), self.c))))
     }
@@ -111,7 +111,7 @@ impl CustomOp1 for ScatterOp {
         let name = CustomOp1::name(self);
         let out = dispatch!(name, storage_dtype(s), T => {
             let x = input_slice::<T>(name, s, l)?;
-            Ok(<T as candle_core::WithDType>::to_cpu_storage_owned(scatter_rows(&self.level, x, self.c, None)))
+            Ok(T::storage(scatter_rows(&self.level, x, self.c, None)))
         })?;
         Ok((out, Shape::from(self.dims())))
     }
@@ -140,7 +140,7 @@ impl CustomOp2 for ScatterOp {
         let out = dispatch!(name, storage_dtype(s1), T => {
             let x = input_slice::<T>(name, s1, l1)?;
             let f = input_slice::<T>(name, s2, l2)?;
-            Ok(<T as candle_core::WithDType>::to_cpu_storage_owned(scatter_rows(&self.level, x, self.c, Some(f))))
+            Ok(T::storage(scatter_rows(&self.level, x, self.c, Some(f))))
         })?;
         Ok((out, Shape::from(self.dims())))
     }

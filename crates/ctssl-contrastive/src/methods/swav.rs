@@ -7,6 +7,7 @@ use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
 use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_kernels::ops::l2_normalize;
 use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
 use ctssl_train::{Result as TrainResult, TrainError};
 
@@ -18,7 +19,6 @@ use crate::key_queue::KeyQueue;
 use crate::projection_head::{ProjectionHead, ProjectionHeadConfig};
 use crate::prototypes::Prototypes;
 use crate::swav_loss::{swav_loss, SwavLossConfig};
-use crate::tensor_ops::l2_normalize;
 
 /// Settings of [`Swav`].
 #[derive(Debug, Clone, PartialEq)]

@@ -9,7 +9,7 @@ use rayon::prelude::*;
 
 use super::{assume_init, dispatch, input_slice, tensor_from, uninit_vec, with_slice, Real};
 use crate::error::KernelError;
-use crate::ops::BatchNormParams;
+use crate::params::BatchNormParams;
 use crate::profile::{self, Kind};
 
 /// Per-channel batch mean and biased variance.
@@ -333,8 +333,9 @@ impl CustomOp3 for BatchNormTrain {
     }
 }
 
-/// Batch norm 2d on the CPU, followed by a ReLU when `relu`: the fused op in training,
-/// scale-and-shift primitives (and the ReLU op) in evaluation.
+/// Training-mode batch norm 2d on the CPU (batch statistics), followed by a ReLU when `relu`, as one
+/// op: the output and the new running statistics. Evaluation, a plain scale and shift by the running
+/// statistics, is left to [`crate::ops::batch_norm2d`]; `p.training` must be set.
 pub fn batch_norm2d(
     x: &Tensor,
     weight: &Tensor,
@@ -343,11 +344,10 @@ pub fn batch_norm2d(
     running_var: &Tensor,
     p: BatchNormParams,
     relu: bool,
-) -> Result<(Tensor, Option<(Tensor, Tensor)>)> {
+) -> Result<(Tensor, (Tensor, Tensor))> {
     const OP: &str = "batch_norm2d";
     if !p.training {
-        let (y, stats) = crate::ops::reference::batch_norm2d(x, weight, bias, running_mean, running_var, p)?;
-        return Ok((if relu { crate::cpu::activation::relu(&y)? } else { y }, stats));
+        return Err(KernelError::param(OP, "the CPU kernel is for training mode only"));
     }
     let (n, c, h, w) = x.dims4()?;
     let m = n * h * w;
@@ -357,7 +357,7 @@ pub fn batch_norm2d(
     let stats = Arc::new(Mutex::new(None));
     let op = BatchNormTrain { n, c, hw: h * w, eps: p.eps, relu, stats: stats.clone() };
     let y = x.contiguous()?.apply_op3(&weight.contiguous()?, &bias.contiguous()?, op)?;
-    Ok((y, Some(running_update(OP, &stats, running_mean, running_var, m, p)?)))
+    Ok((y, running_update(OP, &stats, running_mean, running_var, m, p)?))
 }
 
 /// The running statistics after a training step whose forward pass left its batch statistics in

@@ -18,12 +18,12 @@ use rayon::prelude::*;
 
 use super::conv_taps;
 use super::im2col::{col2im, im2col};
-use super::matmul::{matmul_strided, matmul_uninit, View};
+use super::matmul::{gemm_threads, matmul_strided, matmul_uninit, View};
 use super::{
     assume_init, assume_init_ref, dispatch, fill, input_slice, tensor_from, uninit_vec, with_slice, write_slice, Real,
 };
 use crate::error::KernelError;
-use crate::ops::conv::ConvGeometry;
+use crate::params::ConvGeometry;
 use crate::profile::{self, Kind};
 
 /// The fewest gemm columns (images × output pixels) a group of images should give.
@@ -50,11 +50,6 @@ impl ConvGeometry {
     fn group_size(&self) -> usize {
         MIN_COLUMNS.div_ceil(self.p().max(1)).clamp(1, self.n.max(1))
     }
-}
-
-/// Threads to give each gemm when `parallel_jobs` jobs run at once.
-fn gemm_threads(parallel_jobs: usize) -> usize {
-    (rayon::current_num_threads() / parallel_jobs.max(1)).max(1)
 }
 
 /// Fills `col` (`[k × gsize·p]`, every element) with the column matrices of `gsize` images starting at

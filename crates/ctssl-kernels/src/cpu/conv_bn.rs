@@ -14,8 +14,7 @@ use super::batch_norm::{running_update, BatchNormTrain};
 use super::conv::{backward_input, backward_weight, both_if_needed, forward};
 use super::{dispatch, input_slice, tensor_from, with_slice, Real};
 use crate::error::KernelError;
-use crate::ops::conv::ConvGeometry;
-use crate::ops::BatchNormParams;
+use crate::params::{BatchNormParams, ConvGeometry};
 use crate::profile::{self, Kind};
 
 /// The fused op; the convolution's output is kept for the backward pass.

@@ -22,7 +22,7 @@ use rayon::prelude::*;
 use super::im2col::valid_range;
 use super::matmul::{matmul_strided, matmul_uninit, View};
 use super::{assume_init, assume_init_ref, fill, uninit_vec, write_slice, Real};
-use crate::ops::conv::ConvGeometry;
+use crate::params::ConvGeometry;
 
 /// Use the tap-wise kernels when at most this share of the (tap, output position) pairs reads inside
 /// the image (the rest would be multiplications by zero in im2col's product).
@@ -303,7 +303,7 @@ pub(crate) fn backward_weight<T: Real>(g: &ConvGeometry, x: &[T], dy: &[T]) -> V
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::Conv2dParams;
+    use crate::params::Conv2dParams;
 
     fn values(len: usize, seed: u64) -> Vec<f64> {
         (0..len).map(|i| ((i as u64 * 2654435761 + seed * 97) % 1000) as f64 / 500.0 - 1.0).collect()

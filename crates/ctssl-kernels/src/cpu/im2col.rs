@@ -7,7 +7,7 @@
 use std::mem::MaybeUninit;
 
 use super::{fill, write_slice, Real};
-use crate::ops::conv::ConvGeometry;
+use crate::params::ConvGeometry;
 
 /// The range of output columns `ox` whose input column `ox·s + off − p` lies in `[0, w)`, for a tap at
 /// offset `off = j·d`.

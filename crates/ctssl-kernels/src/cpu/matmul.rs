@@ -1,4 +1,5 @@
-//! A thin safe wrapper over `gemm::gemm` for strided row-major views.
+//! A thin safe wrapper over `gemm::gemm` for strided row-major views: the one place where the kernels
+//! (this crate's and ctssl-sparse's) call `gemm`, and so the one `unsafe` matrix product.
 
 use std::mem::MaybeUninit;
 
@@ -35,6 +36,12 @@ impl<'a, T> View<'a, T> {
     }
 }
 
+/// Threads to give each product when `parallel_jobs` of them run at once: rayon's threads shared out,
+/// at least one (`gemm_threads(1)` for a product that runs alone).
+pub fn gemm_threads(parallel_jobs: usize) -> usize {
+    (rayon::current_num_threads() / parallel_jobs.max(1)).max(1)
+}
+
 /// `dst[m×n] = (accumulate ? dst : 0) + a[m×k] · b[k×n]`, element `(i, j)` of `dst` at `i·rs + j·cs` for
 /// `(rs, cs) = dst_strides`.
 ///
@@ -58,7 +65,10 @@ pub fn matmul_strided<T: Real>(
 }
 
 /// `dst[m×n] = a[m×k] · b[k×n]` into uninitialised memory, element `(i, j)` of `dst` at `i·rs + j·cs` for
-/// `(rs, cs) = dst_strides`: every element of the `m × n` view is written (none is read).
+/// `(rs, cs) = dst_strides`: every element of the `m × n` view is written (none is read), so the caller
+/// may then take them as initialised ([`super::assume_init`]).
+///
+/// Panics if a view does not hold the elements it is asked for (an internal invariant of the kernels).
 #[allow(clippy::too_many_arguments)]
 pub fn matmul_uninit<T: Real>(
     m: usize,
@@ -145,6 +155,25 @@ mod tests {
             for j in 0..n {
                 let want: f64 = 1.0 + (0..k).map(|l| a[i * k + l] * bt[j * k + l]).sum::<f64>();
                 assert!((dst[i * n + j] - want).abs() < 1e-12);
+            }
+        }
+    }
+
+    #[test]
+    fn transposed_lhs_accumulates_on_several_threads() {
+        let (m, n, k) = (4, 5, 3);
+        let a: Vec<f64> = (0..m * k).map(|i| (i as f64 * 0.37).sin()).collect(); // [m×k]
+        let at: Vec<f64> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect(); // [k×m]
+        let b: Vec<f64> = (0..k * n).map(|i| (i as f64 * 0.11).cos()).collect();
+        let mut d1 = vec![0.0; m * n];
+        let mut d2 = vec![1.0; m * n];
+        matmul_strided(m, n, k, &mut d1, (n, 1), false, View::rows(&a, k), View::rows(&b, n), 1);
+        matmul_strided(m, n, k, &mut d2, (n, 1), true, View::rows(&at, m).t(), View::rows(&b, n), 2);
+        for i in 0..m {
+            for j in 0..n {
+                let want: f64 = (0..k).map(|l| a[i * k + l] * b[l * n + j]).sum();
+                assert!((d1[i * n + j] - want).abs() < 1e-12);
+                assert!((d2[i * n + j] - want - 1.0).abs() < 1e-12);
             }
         }
     }

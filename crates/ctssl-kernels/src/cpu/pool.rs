@@ -10,7 +10,7 @@ use crate::profile::{self, Kind};
 
 use super::{dispatch, input_slice, tensor_from, with_slice, Real};
 use crate::error::KernelError;
-use crate::ops::MaxPool2dParams;
+use crate::params::MaxPool2dParams;
 
 /// Whether `v` replaces `best` as a window's maximum: PyTorch's rule, strictly greater or NaN (`|`, not
 /// `||`: both sides evaluated, so the compiler emits a select rather than a branch).

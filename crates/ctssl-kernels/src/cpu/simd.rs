@@ -20,6 +20,10 @@ pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// Calls `f` compiled with AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
@@ -46,6 +50,10 @@ pub fn vectorized_kernel<K: Kernel>(k: K) -> K::Output {
     k.run()
 }
 
+/// Runs `k` compiled with AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn avx2_kernel<K: Kernel>(k: K) -> K::Output {

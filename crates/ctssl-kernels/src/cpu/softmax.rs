@@ -93,12 +93,14 @@ impl CustomOp1 for SoftmaxOp {
     }
 }
 
-/// Softmax over the last dimension on the CPU.
+/// Softmax over the last dimension on the CPU: the kernel behind [`crate::ops::softmax_last_dim`], which
+/// checks the shape first and runs the reference version off the CPU (call that one).
 pub fn softmax_last_dim(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(SoftmaxOp { log: false })
 }
 
-/// Log-softmax over the last dimension on the CPU.
+/// Log-softmax over the last dimension on the CPU: the kernel behind [`crate::ops::log_softmax`], which
+/// checks the shape first and runs the reference version off the CPU (call that one).
 pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
     x.contiguous()?.apply_op1(SoftmaxOp { log: true })
 }

@@ -3,24 +3,7 @@
 use candle_core::{Result, Tensor};
 
 use crate::error::KernelError;
-
-/// Parameters of [`batch_norm2d`] (PyTorch's defaults: momentum 0.1, eps 1e-5).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct BatchNormParams {
-    /// Weight of the new batch statistic in the running average: `r ← (1 − m)·r + m·batch`.
-    pub momentum: f64,
-    /// Added to the variance before the square root.
-    pub eps: f64,
-    /// Training: normalise with the batch statistics and update the running ones; evaluation:
-    /// normalise with the running statistics.
-    pub training: bool,
-}
-
-impl Default for BatchNormParams {
-    fn default() -> Self {
-        Self { momentum: 0.1, eps: 1e-5, training: true }
-    }
-}
+use crate::params::{dims4, BatchNormParams};
 
 /// Batch norm 2d: `y = (x − μ) / √(σ² + eps) · weight + bias` per channel of `x` `[n, c, h, w]`;
 /// `weight`, `bias`, `running_mean`, `running_var` are `[c]`.
@@ -86,12 +69,16 @@ fn dispatch(
     relu: bool,
 ) -> Result<(Tensor, Option<(Tensor, Tensor)>)> {
     const OP: &str = "batch_norm2d";
-    let [_, c, _, _] = super::conv::dims4(OP, "input", x.dims())?;
+    let [_, c, _, _] = dims4(OP, "input", x.dims())?;
     check_params(OP, c, weight, bias, running_mean, running_var, params)?;
-    if super::use_cpu_kernels(&[x, weight, bias, running_mean, running_var]) {
-        crate::cpu::batch_norm::batch_norm2d(x, weight, bias, running_mean, running_var, params, relu)
+    if params.training && super::use_cpu_kernels(&[x, weight, bias, running_mean, running_var]) {
+        let (y, running) =
+            crate::cpu::batch_norm::batch_norm2d(x, weight, bias, running_mean, running_var, params, relu)?;
+        Ok((y, Some(running)))
     } else {
+        // Evaluation is a scale and shift by the running statistics: candle's primitives, then the ReLU
+        // op (the CPU kernel where it applies, as the other ops).
         let (y, stats) = super::reference::batch_norm2d(x, weight, bias, running_mean, running_var, params)?;
-        Ok((if relu { super::reference::relu(&y)? } else { y }, stats))
+        Ok((if relu { super::activation::relu(&y)? } else { y }, stats))
     }
 }

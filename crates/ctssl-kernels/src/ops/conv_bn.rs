@@ -2,8 +2,9 @@
 
 use candle_core::{Result, Tensor};
 
-use super::batch_norm::{batch_norm2d, batch_norm2d_relu, check_params, BatchNormParams};
-use super::conv::{conv2d, Conv2dParams, ConvGeometry};
+use super::batch_norm::{batch_norm2d, batch_norm2d_relu, check_params};
+use super::conv::conv2d;
+use crate::params::{BatchNormParams, Conv2dParams, ConvGeometry};
 
 /// `batch_norm2d(conv2d(x, w, conv), weight, bias, running_mean, running_var, bn)`, then `max(·, 0)`
 /// when `relu`; same results as the two (or three) ops in turn.

@@ -9,6 +9,7 @@ pub mod batch_norm;
 pub mod conv;
 pub mod conv_bn;
 pub mod layer_norm;
+pub mod normalize;
 pub mod pool;
 pub mod reference;
 pub mod softmax;
@@ -19,13 +20,17 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use candle_core::{DType, Tensor};
 
 pub use activation::{add_relu, relu};
-pub use batch_norm::{batch_norm2d, batch_norm2d_relu, BatchNormParams};
-pub use conv::{conv2d, conv_transpose2d, Conv2dParams, ConvTranspose2dParams};
+pub use batch_norm::{batch_norm2d, batch_norm2d_relu};
+pub use conv::{conv2d, conv_transpose2d};
 pub use conv_bn::conv2d_batch_norm2d;
 pub use layer_norm::layer_norm;
-pub use pool::{global_avg_pool, max_pool2d, MaxPool2dParams};
+pub use normalize::l2_normalize;
+pub use pool::{global_avg_pool, max_pool2d};
 pub use softmax::{log_softmax, softmax_last_dim};
 pub use upsample::{upsample_bilinear2d, upsample_nearest2d};
+
+/// The ops' parameter types, defined in [`crate::params`].
+pub use crate::params::{BatchNormParams, Conv2dParams, ConvTranspose2dParams, MaxPool2dParams};
 
 static CPU_KERNELS: AtomicBool = AtomicBool::new(true);
 

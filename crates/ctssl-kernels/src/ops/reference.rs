@@ -7,10 +7,8 @@
 
 use candle_core::{DType, Device, Result, Tensor, D};
 
-use super::batch_norm::BatchNormParams;
-use super::conv::{Conv2dParams, ConvTranspose2dParams};
-use super::pool::MaxPool2dParams;
 use crate::error::KernelError;
+use crate::params::{BatchNormParams, Conv2dParams, ConvGeometry, ConvTranspose2dParams, MaxPool2dParams};
 
 /// Convolution through candle's `Tensor::conv2d` (its backward uses `conv_transpose2d`).
 ///
@@ -19,7 +17,7 @@ use crate::error::KernelError;
 /// an 8×9 image, say). Here the input is zero-padded and cropped to exactly the rows and columns the
 /// convolution reads, so that remainder is zero in both.
 pub fn conv2d(x: &Tensor, w: &Tensor, p: Conv2dParams) -> Result<Tensor> {
-    let g = super::conv::ConvGeometry::new(x.dims(), w.dims(), p)?;
+    let g = ConvGeometry::new(x.dims(), w.dims(), p)?;
     let need_h = (g.oh - 1) * g.stride + g.dilation * (g.kh - 1) + 1;
     let need_w = (g.ow - 1) * g.stride + g.dilation * (g.kw - 1) + 1;
     if need_h == g.h + 2 * g.padding && need_w == g.w + 2 * g.padding {
@@ -37,7 +35,7 @@ pub fn conv2d(x: &Tensor, w: &Tensor, p: Conv2dParams) -> Result<Tensor> {
 /// uncropped output (no padding, no output padding, for which its backward is exact); the output padding
 /// is added as zeros and the padding cropped with `narrow`.
 pub fn conv_transpose2d(x: &Tensor, w: &Tensor, p: ConvTranspose2dParams) -> Result<Tensor> {
-    let g = super::conv::ConvGeometry::of_transpose(x.dims(), w.dims(), p)?;
+    let g = ConvGeometry::of_transpose(x.dims(), w.dims(), p)?;
     if p.padding == 0 && p.output_padding == 0 {
         return x.conv_transpose2d(w, 0, 0, p.stride, p.dilation);
     }

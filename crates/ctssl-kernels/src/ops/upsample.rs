@@ -6,9 +6,10 @@
 use candle_core::{Result, Tensor};
 
 use crate::error::KernelError;
+use crate::params::dims4;
 
 fn check(op: &'static str, x: &Tensor, out_h: usize, out_w: usize) -> Result<()> {
-    let [_, _, h, w] = super::conv::dims4(op, "input", x.dims())?;
+    let [_, _, h, w] = dims4(op, "input", x.dims())?;
     if h == 0 || w == 0 || out_h == 0 || out_w == 0 {
         return Err(KernelError::shape(op, "empty input or output"));
     }

@@ -2,6 +2,7 @@
 //! similar training samples vote for their class with weight `exp(similarity / T)`.
 
 use candle_core::{DType, Tensor};
+use ctssl_kernels::ops::l2_normalize;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, TrainError};
@@ -19,12 +20,6 @@ impl Default for KnnConfig {
     fn default() -> Self {
         Self { k: 20, temperature: 0.07 }
     }
-}
-
-fn l2_normalize(x: &Tensor) -> Result<Tensor> {
-    let x = x.to_dtype(DType::F64)?;
-    let n = x.sqr()?.sum_keepdim(1)?.sqrt()?.affine(1.0, 1e-12)?;
-    Ok(x.broadcast_div(&n)?)
 }
 
 /// Class scores `[N_query, K]` row-major (votes normalised to sum 1) of `query: [N, C]` from
@@ -53,7 +48,8 @@ pub fn knn_predict(
     if let Some(&bad) = train_labels.iter().find(|&&l| l as usize >= num_classes) {
         return Err(TrainError::InvalidArgument(format!("label {bad} out of range for {num_classes} classes")));
     }
-    let sim = l2_normalize(query)?.matmul(&l2_normalize(train)?.t()?)?.to_vec2::<f64>()?;
+    let unit = |x: &Tensor| l2_normalize(&x.to_dtype(DType::F64)?);
+    let sim = unit(query)?.matmul(&unit(train)?.t()?)?.to_vec2::<f64>()?;
     let k = cfg.k.min(m);
     let mut out = Vec::with_capacity(sim.len() * num_classes);
     let mut order: Vec<usize> = (0..m).collect();

@@ -15,6 +15,10 @@ pub use linear_probe::{linear_probe, LinearProbeConfig, ProbeResult};
 pub use report::{argmax_rows, ClassificationReport, ValCheck};
 
 use candle_core::{DType, Tensor};
+// The log-softmax built from candle's primitives (`x − max − log Σ exp(x − max)`), on every device; not
+// `ops::log_softmax`, whose CPU kernel sums in f64 and so rounds differently: the fine-tuning and probe
+// results on record were computed with this one.
+use ctssl_kernels::ops::reference::log_softmax;
 
 use crate::error::Result;
 
@@ -35,14 +39,6 @@ pub fn cross_entropy(logits: &Tensor, labels: &[u32]) -> Result<Tensor> {
     let one_hot = Tensor::from_vec(one_hot, (b, k), logits.device())?.to_dtype(logits.dtype())?;
     let logp = log_softmax(logits)?;
     Ok((logp * one_hot)?.sum_all()?.affine(-1.0 / b as f64, 0.0)?)
-}
-
-/// Row-wise log-softmax of `[B, K]`.
-pub fn log_softmax(x: &Tensor) -> Result<Tensor> {
-    let max = x.max_keepdim(1)?.detach();
-    let shifted = x.broadcast_sub(&max)?;
-    let lse = shifted.exp()?.sum_keepdim(1)?.log()?;
-    Ok(shifted.broadcast_sub(&lse)?)
 }
 
 /// Row-wise softmax of `[B, K]` as row-major `f64` values.
