@@ -33,7 +33,7 @@ fn main() {
     let files = match list_files(&args.paths) {
         Ok(f) => f,
         Err(e) => {
-            eprintln!("ctinfo: {e}");
+            eprintln!("ctinfo: {}", ctssl::io::error_chain(&e));
             std::process::exit(2);
         }
     };

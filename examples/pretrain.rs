@@ -102,7 +102,6 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
         input,
         checkpoint_every: cfg.pretrain.checkpoint_every,
         stop_after: None,
-        dense_bn_images: if a.method == "spark" { cfg.pretrain.spark_dense_bn_images.unwrap_or(0) } else { 0 },
     };
     let o = pretrain(&req, &data.pool, &a.out, &device)?;
     match o.summary {

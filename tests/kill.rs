@@ -88,7 +88,6 @@ fn run_job(job: &str, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
                 input: cfg.input()?,
                 checkpoint_every: cfg.pretrain.checkpoint_every,
                 stop_after: None,
-                dense_bn_images: 0,
             };
             pretrain(&req, &data.pool, out, &device)?;
         }

@@ -256,11 +256,6 @@ pub struct PretrainConfig {
     /// study's, with flips and 180° rotations) or `own` (each method's published recipe).
     #[serde(default = "default_views")]
     pub views: String,
-    /// SparK only: re-estimate the exported encoder's batch-norm statistics on this many whole,
-    /// un-augmented pool images (absent or 0: keep the statistics of the sparse pre-training). SparK
-    /// normalises over visible positions only; frozen features of whole images need whole-image statistics.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub spark_dense_bn_images: Option<usize>,
 }
 
 fn default_views() -> String {

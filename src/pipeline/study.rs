@@ -217,7 +217,6 @@ fn pretrain_all(
             input: pool_input.clone(),
             checkpoint_every: cfg.pretrain.checkpoint_every,
             stop_after: None,
-            dense_bn_images: if method == "spark" { cfg.pretrain.spark_dense_bn_images.unwrap_or(0) } else { 0 },
         };
         tracing::info!("pre-training {method} ...");
         let o = pretrain(&req, &data.pool, &dir, device)?;

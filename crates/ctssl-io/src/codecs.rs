@@ -42,8 +42,23 @@ pub fn frame_streams<'a>(fragments: &'a [Vec<u8>], offsets: &[u32], frames: usiz
     Some(streams)
 }
 
+/// Why one frame could not be decoded.
+#[derive(Debug, thiserror::Error)]
+pub enum FrameError {
+    /// The frame does not fit the header or its own structure (what is wrong, in words).
+    #[error("{0}")]
+    Invalid(String),
+    /// The JPEG or JPEG-LS decoder failed (its error is the source).
+    #[error("the decoder failed")]
+    Codec(#[from] openreadout_codecs::CodecError),
+}
+
 /// Decode one RLE Lossless frame (PS3.5 Annex G) to little-endian samples of `bits_allocated`.
-pub fn decode_rle_frame(data: &[u8], rows: u32, cols: u32, layout: &PixelLayout) -> Result<Vec<u8>, String> {
+pub fn decode_rle_frame(data: &[u8], rows: u32, cols: u32, layout: &PixelLayout) -> Result<Vec<u8>, FrameError> {
+    decode_rle(data, rows, cols, layout).map_err(FrameError::Invalid)
+}
+
+fn decode_rle(data: &[u8], rows: u32, cols: u32, layout: &PixelLayout) -> Result<Vec<u8>, String> {
     let bytes_per = (layout.bits_allocated as usize).div_ceil(8);
     let spp = layout.samples_per_pixel as usize;
     let pixels = rows as usize * cols as usize;
@@ -239,18 +254,18 @@ fn check_raster(r: &openreadout_codecs::Raster, rows: u32, cols: u32, layout: &P
 }
 
 /// Decode one JPEG frame (any process jpeg-decoder or the 12-bit decoder supports).
-pub fn decode_jpeg_frame(data: &[u8], rows: u32, cols: u32, layout: &PixelLayout) -> Result<Vec<u8>, String> {
+pub fn decode_jpeg_frame(data: &[u8], rows: u32, cols: u32, layout: &PixelLayout) -> Result<Vec<u8>, FrameError> {
     let limit = rows as usize * cols as usize * layout.samples_per_pixel as usize * 2;
-    let r = openreadout_codecs::jpeg_decode_limited(data, limit).map_err(|e| e.to_string())?;
-    check_raster(&r, rows, cols, layout)?;
+    let r = openreadout_codecs::jpeg_decode_limited(data, limit)?;
+    check_raster(&r, rows, cols, layout).map_err(FrameError::Invalid)?;
     Ok(raster_to_layout(r, layout))
 }
 
 /// Decode one JPEG-LS frame.
-pub fn decode_jpeg_ls_frame(data: &[u8], rows: u32, cols: u32, layout: &PixelLayout) -> Result<Vec<u8>, String> {
+pub fn decode_jpeg_ls_frame(data: &[u8], rows: u32, cols: u32, layout: &PixelLayout) -> Result<Vec<u8>, FrameError> {
     let limit = rows as usize * cols as usize * layout.samples_per_pixel as usize * 2;
-    let r = openreadout_codecs::jpegls_decode_limited(data, limit).map_err(|e| e.to_string())?;
-    check_raster(&r, rows, cols, layout)?;
+    let r = openreadout_codecs::jpegls_decode_limited(data, limit)?;
+    check_raster(&r, rows, cols, layout).map_err(FrameError::Invalid)?;
     Ok(raster_to_layout(r, layout))
 }
 

@@ -200,10 +200,18 @@ fn stored_bytes<'a>(obj: &'a DefaultDicomObject, header: &ImageHeader) -> Result
             let mut out = Vec::new();
             let frames = streams.len();
             for (i, stream) in streams.iter().enumerate() {
+                let which = format!("frame {} of {frames}", i + 1);
                 let frame = std::panic::catch_unwind(|| decode(stream, header.rows, header.cols, &header.layout))
-                    .map_err(|p| format!("the codec panicked: {}", panic_message(&*p)))
-                    .and_then(|r| r)
-                    .map_err(|e| decode_error(header, format!("frame {} of {frames}: {e}", i + 1)))?;
+                    .map_err(|p| decode_error(header, format!("{which}: the codec panicked: {}", panic_message(&*p))))?
+                    .map_err(|e| match e {
+                        codecs::FrameError::Invalid(reason) => decode_error(header, format!("{which}: {reason}")),
+                        codecs::FrameError::Codec(source) => IoError::Codec {
+                            path: header.path.clone(),
+                            transfer_syntax: header.transfer_syntax_name().to_string(),
+                            what: which.clone(),
+                            source: Box::new(source),
+                        },
+                    })?;
                 out.extend_from_slice(&frame);
             }
             Ok((Cow::Owned(out), header.layout))
