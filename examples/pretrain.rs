@@ -16,6 +16,7 @@ use ctssl::pipeline::data::{dicom_data, phantom_data};
 use ctssl::pipeline::methods::{RunShape, Views};
 use ctssl::pipeline::pretrain::{pretrain, PretrainRequest};
 use ctssl::pipeline::StudyConfig;
+use ctssl::train::trainer::RunLength;
 
 #[path = "common/alloc.rs"]
 mod alloc;
@@ -91,9 +92,11 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
         backbone: cfg.backbone()?,
         shape: RunShape {
             image_size: cfg.model.image_size,
-            batch_size: a.batch.unwrap_or(cfg.pretrain.batch_size),
-            epochs: a.epochs.unwrap_or(cfg.pretrain.epochs),
-            steps_per_epoch: 0,
+            length: RunLength {
+                epochs: a.epochs.unwrap_or(cfg.pretrain.epochs),
+                steps_per_epoch: 0,
+                batch_size: a.batch.unwrap_or(cfg.pretrain.batch_size),
+            },
             lr_scale: cfg.pretrain.lr_scale,
             seed: a.seed,
             decoder_width: cfg.pretrain.spark_decoder_width,

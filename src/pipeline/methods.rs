@@ -7,7 +7,7 @@ use ctssl_backbones::ResNetConfig;
 use ctssl_contrastive::{build_method, method_spec, Scale};
 use ctssl_train::method::PretrainMethod;
 use ctssl_train::optim::Optimizer;
-use ctssl_train::trainer::TrainerConfig;
+use ctssl_train::trainer::{RunLength, TrainerConfig};
 
 use super::error::Result;
 
@@ -61,12 +61,8 @@ pub struct MethodRun {
 pub struct RunShape {
     /// Side of the views.
     pub image_size: usize,
-    /// Samples per batch.
-    pub batch_size: usize,
-    /// Passes over the pool.
-    pub epochs: u64,
-    /// Batches per epoch.
-    pub steps_per_epoch: u64,
+    /// Epochs over the pool, batches per epoch, samples per batch.
+    pub length: RunLength,
     /// Multiplies the method's default learning rate.
     pub lr_scale: f64,
     /// Seed of the run.
@@ -99,7 +95,7 @@ pub fn method_run(
     let method = build_method(name, backbone, shape.seed, device)?;
     let mut choice = spec.optimizer;
     choice.lr *= shape.lr_scale;
-    let optimizer = choice.build(method.trainable_vars(), shape.batch_size)?;
-    let trainer = choice.trainer_config(shape.epochs, shape.steps_per_epoch, shape.batch_size, shape.seed)?;
+    let optimizer = choice.build(method.trainable_vars(), shape.length.batch_size)?;
+    let trainer = choice.trainer_config(shape.length, shape.seed)?;
     Ok(MethodRun { method, recipe, optimizer, trainer, optimizer_settings: format!("{choice:?}") })
 }

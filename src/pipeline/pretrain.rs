@@ -7,7 +7,7 @@ use std::time::Instant;
 use candle_core::Device;
 use ctssl_augment::{InMemorySlices, Loader, LoaderConfig, Sampling};
 use ctssl_backbones::ResNetConfig;
-use ctssl_train::trainer::{RunSummary, Trainer};
+use ctssl_train::trainer::{RunLength, RunSummary, Trainer};
 
 use super::error::{PipelineError, Result};
 use super::methods::{method_run, RunShape, Views};
@@ -33,7 +33,7 @@ pub struct PretrainRequest<'a> {
     pub method: &'a str,
     /// The backbone to pre-train.
     pub backbone: ResNetConfig,
-    /// Size of the views, batch, epochs, learning-rate scale, seed (`steps_per_epoch` is filled in).
+    /// Size of the views, run length, learning-rate scale, seed (`length.steps_per_epoch` is filled in).
     pub shape: RunShape,
     /// Whose views.
     pub views: Views,
@@ -60,11 +60,12 @@ pub fn pretrain(
     }
     std::fs::create_dir_all(run_dir).map_err(|e| PipelineError::io(run_dir, e))?;
     let n = pool.slices.len();
-    let batch = req.shape.batch_size.min(n);
+    let batch = req.shape.length.batch_size.min(n);
     if batch < 2 {
         return Err(PipelineError::Data(format!("the pre-training pool has {n} slice(s); at least 2 are needed")));
     }
-    let shape = RunShape { batch_size: batch, steps_per_epoch: (n / batch) as u64, ..req.shape };
+    let length = RunLength { batch_size: batch, steps_per_epoch: (n / batch) as u64, ..req.shape.length };
+    let shape = RunShape { length, ..req.shape };
     let mut run = method_run(req.method, req.backbone.clone(), shape, req.views, device)?;
     let loader_cfg = LoaderConfig {
         batch_size: batch,

@@ -35,14 +35,15 @@ pub fn spark_run(
     }
     cfg.optimizer.base_lr *= shape.lr_scale;
     // The reference warms up for 40 of 1,600 epochs; a short run warms up for a tenth of its epochs.
-    if shape.epochs < 4 * cfg.optimizer.warmup_epochs {
-        cfg.optimizer.warmup_epochs = (shape.epochs / 10).max(1).min(shape.epochs);
+    let epochs = shape.length.epochs;
+    if epochs < 4 * cfg.optimizer.warmup_epochs {
+        cfg.optimizer.warmup_epochs = (epochs / 10).max(1).min(epochs);
     }
     let recipe = Recipe::by_name(&cfg.recipe, shape.image_size)?;
     let opt = cfg.optimizer;
     let method = Spark::new(backbone, cfg, shape.seed, device)?;
     let groups = opt.param_groups(ctssl_train::method::PretrainMethod::trainable_vars(&method));
-    let optimizer = Box::new(Lamb::new(groups, opt.lamb_config(shape.batch_size))?);
-    let trainer = opt.trainer_config(shape.batch_size, shape.steps_per_epoch, shape.epochs, shape.seed)?;
+    let optimizer = Box::new(Lamb::new(groups, opt.lamb_config(shape.length.batch_size))?);
+    let trainer = opt.trainer_config(shape.length, shape.seed)?;
     Ok(MethodRun { method: Box::new(method), recipe, optimizer, trainer, optimizer_settings: format!("LAMB {opt:?}") })
 }

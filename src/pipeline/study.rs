@@ -13,6 +13,7 @@ use ctssl_train::study::{
     nested_subsets, permille, write_checks, write_comparisons, write_report, NestedSubsets, Protocol, ResultsTable,
     RunFacts, RunKey,
 };
+use ctssl_train::trainer::RunLength;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::analysis::{analyse, RANDOM, RANDOM_CONTROL};
@@ -203,9 +204,11 @@ fn pretrain_all(
             backbone: backbone.clone(),
             shape: RunShape {
                 image_size: cfg.model.image_size,
-                batch_size: cfg.pretrain.batch_size,
-                epochs: cfg.pretrain.epochs,
-                steps_per_epoch: 0,
+                length: RunLength {
+                    epochs: cfg.pretrain.epochs,
+                    steps_per_epoch: 0,
+                    batch_size: cfg.pretrain.batch_size,
+                },
                 lr_scale: cfg.pretrain.lr_scale,
                 seed: cfg.pretrain.seed,
                 decoder_width: cfg.pretrain.spark_decoder_width,

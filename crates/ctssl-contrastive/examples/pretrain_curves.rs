@@ -31,7 +31,7 @@ use ctssl_backbones::{LoadOptions, ResNet, ResNetConfig};
 use ctssl_contrastive::methods::{build_method_with, method_spec, Scale, METHOD_NAMES, MONITOR_NAMES};
 use ctssl_phantom::{Dataset, PhantomConfig, Split, Task};
 use ctssl_train::eval::{argmax_rows, extract_features, knn_predict, KnnConfig, LabeledSet};
-use ctssl_train::trainer::{Trainer, TrainerConfig};
+use ctssl_train::trainer::{RunLength, Trainer, TrainerConfig};
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T, String> {
     match args.iter().position(|a| a == name) {
@@ -257,7 +257,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             checkpoint_every: 0,
             keep_last: 1,
             log_every_s: 30.0,
-            ..choice.trainer_config(epochs, nb, batch, seed)?
+            ..choice.trainer_config(RunLength { epochs, steps_per_epoch: nb, batch_size: batch }, seed)?
         };
         let run_dir = out.join("runs").join(spec.name);
         if run_dir.exists() {

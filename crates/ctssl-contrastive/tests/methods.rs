@@ -10,7 +10,7 @@ use ctssl_contrastive::methods::*;
 use ctssl_contrastive::tensor_ops::l2_normalize;
 use ctssl_contrastive::{info_nce, SwavLossConfig};
 use ctssl_train::method::{PretrainMethod, StepContext};
-use ctssl_train::trainer::{Trainer, TrainerConfig};
+use ctssl_train::trainer::{RunLength, Trainer, TrainerConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -106,7 +106,8 @@ fn every_method_trains_through_the_trainer_and_logs_monitors() {
         .unwrap();
         let mut method = small(name);
         let mut opt = spec.optimizer.build(method.trainable_vars(), 4).unwrap();
-        let cfg = spec.optimizer.trainer_config(2, loader.num_batches() as u64, 4, 5).unwrap();
+        let length = RunLength { epochs: 2, steps_per_epoch: loader.num_batches() as u64, batch_size: 4 };
+        let cfg = spec.optimizer.trainer_config(length, 5).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let summary = Trainer::new(TrainerConfig { log_every_s: 1e9, ..cfg }, dir.path())
             .unwrap()
@@ -207,7 +208,7 @@ fn trainer_resume_is_exact() {
         let cfg = TrainerConfig {
             checkpoint_every: 2,
             log_every_s: 1e9,
-            ..spec.optimizer.trainer_config(2, 2, 4, 5).unwrap()
+            ..spec.optimizer.trainer_config(RunLength { epochs: 2, steps_per_epoch: 2, batch_size: 4 }, 5).unwrap()
         };
         let run = |stop: Option<u64>, dir: &std::path::Path| {
             let mut m = small(name);
