@@ -2,9 +2,9 @@
 //! where the study learns what a method needs.
 
 use candle_core::Device;
-use ctssl_augment::Recipe;
+use ctssl_augment::{BuiltinRecipe, Recipe};
 use ctssl_backbones::ResNetConfig;
-use ctssl_contrastive::{build_method, method_spec, Scale};
+use ctssl_contrastive::{build_method, method_spec, ContrastiveMethod, Scale};
 use ctssl_train::method::PretrainMethod;
 use ctssl_train::optim::Optimizer;
 use ctssl_train::trainer::{RunLength, TrainerConfig};
@@ -83,16 +83,16 @@ pub fn method_run(
     if name == "spark" {
         return super::spark::spark_run(backbone, shape, scale == Scale::Paper, views == Views::Ct, device);
     }
-    let spec = method_spec(name, scale)?;
-    let multi_crop = matches!(spec.recipe, "swav" | "dino");
-    let recipe_name = match views {
+    let m: ContrastiveMethod = name.parse()?;
+    let spec = method_spec(m, scale);
+    let recipe_id = match views {
         Views::Study => spec.study_recipe.unwrap_or(spec.recipe),
         Views::Own => spec.recipe,
-        Views::Ct if multi_crop => "ct_multi_crop",
-        Views::Ct => "ct",
+        Views::Ct if m.multi_crop() => BuiltinRecipe::CtMultiCrop,
+        Views::Ct => BuiltinRecipe::Ct,
     };
-    let recipe = Recipe::by_name(recipe_name, shape.image_size)?;
-    let method = build_method(name, backbone, shape.seed, device)?;
+    let recipe = recipe_id.recipe(shape.image_size);
+    let method = build_method(m, backbone, shape.seed, device)?;
     let mut choice = spec.optimizer;
     choice.lr *= shape.lr_scale;
     let optimizer = choice.build(method.trainable_vars(), shape.length.batch_size)?;
