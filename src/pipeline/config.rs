@@ -11,7 +11,7 @@ use ctssl_train::study::permille;
 use serde::{Deserialize, Serialize};
 
 use super::error::{PipelineError, Result};
-use super::methods::Views;
+use super::methods::{Method, Views};
 
 /// Presets shipped with ctssl: (name, TOML text).
 pub const PRESETS: [(&str, &str); 3] = [
@@ -236,8 +236,8 @@ pub struct ModelConfig {
 #[serde(deny_unknown_fields)]
 pub struct PretrainConfig {
     /// Methods to pre-train and compare (`spark`, `simclr`, `moco_v2`, `byol`, `swav`, `barlow_twins`,
-    /// `vicreg`, `dino`).
-    pub methods: Vec<String>,
+    /// `vicreg`, `dino`; [`Method`]).
+    pub methods: Vec<Method>,
     /// Passes over the unlabeled pool.
     pub epochs: u64,
     /// Images per batch.
@@ -255,11 +255,11 @@ pub struct PretrainConfig {
     /// Whose views: `ct` (the study's recipe without flips: keeps left and right), `study` (the reference
     /// study's, with flips and 180° rotations) or `own` (each method's published recipe).
     #[serde(default = "default_views")]
-    pub views: String,
+    pub views: Views,
 }
 
-fn default_views() -> String {
-    "study".into()
+fn default_views() -> Views {
+    Views::Study
 }
 
 /// Fine-tuning, linear-probe and kNN settings.
@@ -391,7 +391,6 @@ impl StudyConfig {
         self.data.validate()?;
         self.sources.validate()?;
         self.backbone()?;
-        Views::from_name(&self.pretrain.views)?;
         if self.model.image_size < 16 {
             return bad(format!("model.image_size {} is too small", self.model.image_size));
         }
@@ -440,10 +439,10 @@ impl StudyConfig {
         if self.pretrain.batch_size < 2 || self.finetune.batch_size == 0 {
             return bad("batch sizes must be at least 2 (pre-training) and 1 (fine-tuning)".into());
         }
-        for m in &self.pretrain.methods {
-            if !super::methods::METHODS.contains(&m.as_str()) {
-                return bad(format!("unknown method `{m}` (known: {})", super::methods::METHODS.join(", ")));
-            }
+        // names are parsed when the file is read; two spellings of one method would pre-train it twice
+        let methods = &self.pretrain.methods;
+        if let Some(m) = methods.iter().enumerate().find_map(|(i, m)| methods[..i].contains(m).then_some(m)) {
+            return bad(format!("pretrain.methods lists `{m}` twice"));
         }
         Ok(())
     }
@@ -507,6 +506,41 @@ mod tests {
         assert!(cfg.validate().unwrap_err().to_string().contains("1.5"));
         let text = StudyConfig::preset("cpu-quick").unwrap().to_toml().unwrap().replace("epochs =", "epochz =");
         assert!(StudyConfig::from_toml(&text, "x").is_err());
+    }
+
+    #[test]
+    fn a_misspelled_name_fails_at_load_and_lists_the_valid_ones() {
+        let smoke = include_str!("../../.ci/smoke.toml");
+        for (good, bad, typo, known) in [
+            (
+                r#"methods = ["spark", "moco_v2"]"#,
+                r#"methods = ["spark", "moco_v3"]"#,
+                "moco_v3",
+                "spark, simclr, moco_v2, byol, swav, barlow_twins, vicreg, dino",
+            ),
+            (r#"views = "ct""#, r#"views = "laterality""#, "laterality", "study, own, ct"),
+        ] {
+            assert!(smoke.contains(good), "{good}");
+            let e = StudyConfig::from_toml(&smoke.replace(good, bad), "smoke.toml").unwrap_err().to_string();
+            // the file, the line, the name and the valid names
+            assert!(e.contains("smoke.toml") && e.contains("line") && e.contains(typo) && e.contains(known), "{e}");
+        }
+    }
+
+    #[test]
+    fn aliases_are_read_and_written_as_the_canonical_name() {
+        let smoke = include_str!("../../.ci/smoke.toml");
+        let text = smoke.replace(r#"methods = ["spark", "moco_v2"]"#, r#"methods = ["SparK", "moco", "Barlow-Twins"]"#);
+        let cfg = StudyConfig::from_toml(&text, "aliases").unwrap();
+        let names: Vec<String> = cfg.pretrain.methods.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["spark", "moco_v2", "barlow_twins"]);
+        let written = cfg.to_toml().unwrap();
+        assert!(written.contains(r#""moco_v2""#) && !written.contains(r#""moco""#) && !written.contains("SparK"));
+        assert_eq!(StudyConfig::from_toml(&written, "again").unwrap(), cfg);
+        // two spellings of one method
+        let twice = smoke.replace(r#"methods = ["spark", "moco_v2"]"#, r#"methods = ["moco", "moco_v2"]"#);
+        let e = StudyConfig::from_toml(&twice, "twice").unwrap_err().to_string();
+        assert!(e.contains("moco_v2") && e.contains("twice"), "{e}");
     }
 
     #[test]

@@ -10,7 +10,7 @@ use ctssl_backbones::ResNetConfig;
 use ctssl_train::trainer::{RunLength, RunSummary, Trainer};
 
 use super::error::{PipelineError, Result};
-use super::methods::{method_run, RunShape, Views};
+use super::methods::{method_run, Method, RunShape, Views};
 
 /// The file a finished pre-training run leaves in its folder.
 pub const ENCODER_FILE: &str = "encoder.safetensors";
@@ -28,9 +28,9 @@ pub struct PretrainOutcome {
 
 /// Settings of one pre-training run.
 #[derive(Debug, Clone)]
-pub struct PretrainRequest<'a> {
-    /// Method name (see [`super::methods::METHODS`]).
-    pub method: &'a str,
+pub struct PretrainRequest {
+    /// The method.
+    pub method: Method,
     /// The backbone to pre-train.
     pub backbone: ResNetConfig,
     /// Size of the views, run length, learning-rate scale, seed (`length.steps_per_epoch` is filled in).
@@ -48,7 +48,7 @@ pub struct PretrainRequest<'a> {
 /// Pre-trains `req.method` on `pool` in `run_dir` (resuming from its last checkpoint) and exports the
 /// encoder to `run_dir/encoder.safetensors`. A folder that already holds the encoder is left as it is.
 pub fn pretrain(
-    req: &PretrainRequest<'_>,
+    req: &PretrainRequest,
     pool: &InMemorySlices,
     run_dir: &Path,
     device: &Device,
@@ -80,7 +80,7 @@ pub fn pretrain(
     let mut trainer_cfg = run.trainer.clone();
     trainer_cfg.checkpoint_every = req.checkpoint_every;
     let extra = serde_json::json!({
-        "method": req.method,
+        "method": req.method.name(),
         "recipe": run.recipe.name,
         "optimizer": run.optimizer_settings,
         "backbone": format!("{:?}", req.backbone),

@@ -21,7 +21,7 @@ use super::config::StudyConfig;
 use super::data::{dicom_data, phantom_data, StudyData};
 use super::error::{PipelineError, Result};
 use super::evaluate::{finetune_point, knn_point, probe_point, task_features, EvalPoint, Init, TaskFeatures};
-use super::methods::{RunShape, Views};
+use super::methods::RunShape;
 use super::pretrain::{pretrain, PretrainRequest};
 
 /// The subsets of every (task, seed).
@@ -188,7 +188,6 @@ fn pretrain_all(
     pool_input: &ctssl_train::eval::InputMapping,
     device: &Device,
 ) -> Result<Initialisations> {
-    let views = Views::from_name(&cfg.pretrain.views)?;
     let mut seconds: BTreeMap<String, f64> = BTreeMap::new();
     let mut inits: Vec<(String, Init)> = Vec::new();
     if cfg.protocol.random_init {
@@ -197,8 +196,8 @@ fn pretrain_all(
             inits.push((RANDOM_CONTROL.into(), Init::RandomControl));
         }
     }
-    for method in &cfg.pretrain.methods {
-        let dir = out.join("pretrain").join(method);
+    for &method in &cfg.pretrain.methods {
+        let dir = out.join("pretrain").join(method.name());
         let req = PretrainRequest {
             method,
             backbone: backbone.clone(),
@@ -213,7 +212,7 @@ fn pretrain_all(
                 seed: cfg.pretrain.seed,
                 decoder_width: cfg.pretrain.spark_decoder_width,
             },
-            views,
+            views: cfg.pretrain.views,
             input: pool_input.clone(),
             checkpoint_every: cfg.pretrain.checkpoint_every,
             stop_after: None,
@@ -231,8 +230,8 @@ fn pretrain_all(
             None => previous().unwrap_or(f64::NAN),
         };
         eprintln!("pre-trained {method} in {secs:.0} s: {}", o.encoder.display());
-        seconds.insert(method.clone(), secs);
-        inits.push((method.clone(), Init::Encoder(o.encoder)));
+        seconds.insert(method.to_string(), secs);
+        inits.push((method.to_string(), Init::Encoder(o.encoder)));
     }
     Ok((inits, seconds))
 }
