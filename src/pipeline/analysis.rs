@@ -11,7 +11,7 @@ use ctssl_train::study::{
     compare_to_baseline, position_shortcut_auc, Analysis, CheckRow, Comparison, Metric, Protocol, ResultRow, ALPHA,
 };
 
-use super::config::StudyConfig;
+use super::config::{DataSource, StudyConfig};
 use super::data::StudyData;
 use super::error::Result;
 
@@ -192,7 +192,7 @@ fn limits(cfg: &StudyConfig, data: &StudyData, comparisons: &[Comparison]) -> Ve
          whole patients."
             .into(),
     ];
-    if cfg.data.source == "phantom" {
+    if cfg.data.source == DataSource::Phantom {
         l.push(format!(
             "The data are synthetic ({}); a conclusion here is about this simulator, to be confirmed on real CT \
              (the same commands run on DICOM with --data-dir and --labels).",

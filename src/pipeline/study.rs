@@ -17,7 +17,7 @@ use ctssl_train::trainer::RunLength;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::analysis::{analyse, RANDOM, RANDOM_CONTROL};
-use super::config::StudyConfig;
+use super::config::{DataSource, StudyConfig};
 use super::data::{dicom_data, phantom_data, StudyData};
 use super::error::{PipelineError, Result};
 use super::evaluate::{finetune_point, knn_point, probe_point, task_features, EvalPoint, Init, TaskFeatures};
@@ -84,14 +84,15 @@ fn describe_input(cfg: &StudyConfig) -> String {
 }
 
 fn load_data(cfg: &StudyConfig) -> Result<StudyData> {
-    if cfg.data.source == "phantom" {
-        phantom_data(&cfg.data, &cfg.protocol.tasks)
-    } else {
-        let mut d = dicom_data(&cfg.data, cfg.pretrain.seed)?;
-        d.tasks.retain(|t| {
-            cfg.protocol.tasks.iter().any(|n| n == &t.name) || cfg.protocol.tasks.iter().any(|n| n == "all")
-        });
-        Ok(d)
+    match cfg.data.source {
+        DataSource::Phantom => phantom_data(&cfg.data, &cfg.protocol.tasks),
+        DataSource::Dicom => {
+            let mut d = dicom_data(&cfg.data, cfg.pretrain.seed)?;
+            d.tasks.retain(|t| {
+                cfg.protocol.tasks.iter().any(|n| n == &t.name) || cfg.protocol.tasks.iter().any(|n| n == "all")
+            });
+            Ok(d)
+        }
     }
 }
 
