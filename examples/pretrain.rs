@@ -13,9 +13,10 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use ctssl::pipeline::data::{dicom_data, phantom_data};
-use ctssl::pipeline::methods::{RunShape, Views};
+use ctssl::pipeline::methods::{Method, RunShape, Views};
 use ctssl::pipeline::pretrain::{pretrain, PretrainRequest};
 use ctssl::pipeline::StudyConfig;
+use ctssl::train::trainer::RunLength;
 
 #[path = "common/alloc.rs"]
 mod alloc;
@@ -23,7 +24,7 @@ mod alloc;
 #[derive(Parser, Debug)]
 #[command(about = "Pre-train one self-supervised method on CT slices")]
 struct Args {
-    /// spark, simclr, moco_v2, byol, swav, barlow_twins, vicreg or dino.
+    /// spark, simclr, moco_v2, byol, swav, barlow_twins, vicreg or dino (also moco, barlow).
     #[arg(long)]
     method: String,
     /// Run folder.
@@ -60,6 +61,7 @@ struct Args {
 }
 
 fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
+    let method: Method = a.method.parse()?;
     let mut cfg = StudyConfig::preset(&a.preset)?;
     let device = ctssl::pipeline::device(&a.device)?;
     cfg.sources.dedup |= a.dedup;
@@ -87,18 +89,20 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     eprintln!("data: {}", data.description);
     let req = PretrainRequest {
-        method: &a.method,
+        method,
         backbone: cfg.backbone()?,
         shape: RunShape {
             image_size: cfg.model.image_size,
-            batch_size: a.batch.unwrap_or(cfg.pretrain.batch_size),
-            epochs: a.epochs.unwrap_or(cfg.pretrain.epochs),
-            steps_per_epoch: 0,
+            length: RunLength {
+                epochs: a.epochs.unwrap_or(cfg.pretrain.epochs),
+                steps_per_epoch: 0,
+                batch_size: a.batch.unwrap_or(cfg.pretrain.batch_size),
+            },
             lr_scale: cfg.pretrain.lr_scale,
             seed: a.seed,
             decoder_width: cfg.pretrain.spark_decoder_width,
         },
-        views: if a.own_views { Views::Own } else { Views::from_name(&cfg.pretrain.views)? },
+        views: if a.own_views { Views::Own } else { cfg.pretrain.views },
         input,
         checkpoint_every: cfg.pretrain.checkpoint_every,
         stop_after: None,
@@ -107,14 +111,14 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
     match o.summary {
         Some(s) => println!(
             "{}: {} of {} steps, last loss {:?}, {:.0} s; encoder {}",
-            a.method,
+            method,
             s.steps_done,
             s.total_steps,
             s.last_loss,
             o.seconds,
             o.encoder.display()
         ),
-        None => println!("{} is already pre-trained: {}", a.method, o.encoder.display()),
+        None => println!("{method} is already pre-trained: {}", o.encoder.display()),
     }
     Ok(())
 }

@@ -18,6 +18,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
+use ctssl::pipeline::methods::Method;
 use ctssl::pipeline::{run_study, StudyConfig};
 
 #[path = "common/alloc.rs"]
@@ -101,9 +102,16 @@ fn resolve(a: &Args) -> Result<StudyConfig, Box<dyn std::error::Error>> {
     };
     if let Some(m) = &a.methods {
         cfg.pretrain.methods = if m.iter().any(|x| x == "all") {
-            ctssl::pipeline::methods::METHODS.iter().map(|s| s.to_string()).collect()
+            Method::ALL.to_vec()
         } else {
-            m.clone()
+            m.iter()
+                .map(|x| {
+                    x.parse::<Method>().map_err(|_| {
+                        let known: Vec<&str> = Method::ALL.iter().map(|m| m.name()).collect();
+                        format!("--methods: unknown method `{x}` (known: {}; or all)", known.join(", "))
+                    })
+                })
+                .collect::<Result<_, _>>()?
         };
     }
     if let Some(t) = &a.tasks {

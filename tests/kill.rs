@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 use ctssl::pipeline::data::phantom_data;
 use ctssl::pipeline::evaluate::{EvalPoint, Init};
 use ctssl::pipeline::finetune::{finetune_run, FinetuneJob};
-use ctssl::pipeline::methods::{RunShape, Views};
+use ctssl::pipeline::methods::RunShape;
+use ctssl::train::trainer::RunLength;
 use ctssl::pipeline::pretrain::{pretrain, PretrainRequest};
 use ctssl::pipeline::{run_study, StudyConfig};
 use ctssl::train::hold::{HELD_LINE, HOLD_ENV};
@@ -44,7 +45,7 @@ fn config() -> StudyConfig {
     cfg.data.phantom_image_size = Some(32);
     cfg.model.image_size = 32;
     cfg.model.base_width = 4;
-    cfg.pretrain.methods = vec!["spark".into()];
+    cfg.pretrain.methods = vec!["spark".parse().unwrap()];
     cfg.pretrain.epochs = 3;
     cfg.pretrain.batch_size = 4;
     cfg.pretrain.checkpoint_every = 4;
@@ -73,18 +74,20 @@ fn run_job(job: &str, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
         "pretrain" => {
             let data = phantom_data(&cfg.data, &[])?;
             let req = PretrainRequest {
-                method: "moco_v2",
+                method: "moco_v2".parse()?,
                 backbone: cfg.backbone()?,
                 shape: RunShape {
                     image_size: cfg.model.image_size,
-                    batch_size: cfg.pretrain.batch_size,
-                    epochs: cfg.pretrain.epochs,
-                    steps_per_epoch: 0,
+                    length: RunLength {
+                        epochs: cfg.pretrain.epochs,
+                        steps_per_epoch: 0,
+                        batch_size: cfg.pretrain.batch_size,
+                    },
                     lr_scale: cfg.pretrain.lr_scale,
                     seed: 7,
                     decoder_width: None,
                 },
-                views: Views::from_name(&cfg.pretrain.views)?,
+                views: cfg.pretrain.views,
                 input: cfg.input()?,
                 checkpoint_every: cfg.pretrain.checkpoint_every,
                 stop_after: None,

@@ -15,7 +15,7 @@ fn tiny() -> StudyConfig {
     let mut cfg = StudyConfig::preset("cpu-quick").unwrap();
     cfg.model.image_size = 32;
     cfg.model.base_width = 4;
-    cfg.pretrain.methods = vec!["spark".into(), "moco_v2".into()];
+    cfg.pretrain.methods = vec!["spark".parse().unwrap(), "moco_v2".parse().unwrap()];
     cfg.pretrain.epochs = 1;
     cfg.pretrain.batch_size = 4;
     cfg.finetune.steps = 4;

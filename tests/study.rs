@@ -17,7 +17,7 @@ fn tiny() -> StudyConfig {
     cfg.data.phantom_image_size = Some(32);
     cfg.model.image_size = 32;
     cfg.model.base_width = 4;
-    cfg.pretrain.methods = vec!["spark".into(), "simclr".into()];
+    cfg.pretrain.methods = vec!["spark".parse().unwrap(), "simclr".parse().unwrap()];
     cfg.pretrain.epochs = 1;
     cfg.pretrain.batch_size = 8;
     cfg.finetune.steps = 4;

@@ -11,7 +11,7 @@ use ctssl_train::study::{
     compare_to_baseline, position_shortcut_auc, Analysis, CheckRow, Comparison, Metric, Protocol, ResultRow, ALPHA,
 };
 
-use super::config::StudyConfig;
+use super::config::{DataSource, StudyConfig};
 use super::data::StudyData;
 use super::error::Result;
 
@@ -112,13 +112,13 @@ fn pretraining_effect(cfg: &StudyConfig, comparisons: &[Comparison], checks: &mu
     for method in &cfg.pretrain.methods {
         let diffs: Vec<&Comparison> = comparisons
             .iter()
-            .filter(|c| c.method == *method && c.protocol == protocol && (c.fraction - 1.0).abs() < 1e-9)
+            .filter(|c| c.method == method.name() && c.protocol == protocol && (c.fraction - 1.0).abs() < 1e-9)
             .collect();
         let value = mean(diffs.iter().filter_map(|c| c.test.map(|t| t.mean_diff)));
         checks.push(CheckRow {
             check: "pretraining_effect".into(),
             task: "all".into(),
-            method: method.clone(),
+            method: method.to_string(),
             value,
             threshold: 0.0,
             passed: value > 0.0,
@@ -192,7 +192,7 @@ fn limits(cfg: &StudyConfig, data: &StudyData, comparisons: &[Comparison]) -> Ve
          whole patients."
             .into(),
     ];
-    if cfg.data.source == "phantom" {
+    if cfg.data.source == DataSource::Phantom {
         l.push(format!(
             "The data are synthetic ({}); a conclusion here is about this simulator, to be confirmed on real CT \
              (the same commands run on DICOM with --data-dir and --labels).",
@@ -212,7 +212,7 @@ fn pretraining_curves(cfg: &StudyConfig, out: &Path) -> Result<Option<String>> {
     let mut rank = Vec::new();
     let mut last: BTreeMap<String, String> = BTreeMap::new();
     for method in &cfg.pretrain.methods {
-        let path = out.join("pretrain").join(method).join("train").join("metrics.csv");
+        let path = out.join("pretrain").join(method.name()).join("train").join("metrics.csv");
         let Ok(text) = std::fs::read_to_string(&path) else { continue };
         let mut lines = text.lines();
         let Some(header) = lines.next() else { continue };
@@ -236,7 +236,7 @@ fn pretraining_curves(cfg: &StudyConfig, out: &Path) -> Result<Option<String>> {
             .collect();
         let end = smooth.last().map_or(f64::NAN, |p| p.1);
         let mut summary = format!("loss {:.3} → {:.3} ({:.0} % of its start)", start, end * start, end * 100.0);
-        loss.push(Series { name: method.clone(), points: smooth });
+        loss.push(Series { name: method.to_string(), points: smooth });
         if let Some(cr) = cr {
             let pts: Vec<Point> = rows
                 .iter()
@@ -245,10 +245,10 @@ fn pretraining_curves(cfg: &StudyConfig, out: &Path) -> Result<Option<String>> {
                 .collect();
             if let (Some(first), Some(lastp)) = (pts.first(), pts.last()) {
                 summary.push_str(&format!("; embedding effective rank {:.1} → {:.1}", first.1, lastp.1));
-                rank.push(Series { name: method.clone(), points: pts });
+                rank.push(Series { name: method.to_string(), points: pts });
             }
         }
-        last.insert(method.clone(), summary);
+        last.insert(method.to_string(), summary);
     }
     if loss.is_empty() {
         return Ok(None);

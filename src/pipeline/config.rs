@@ -1,17 +1,20 @@
 //! The study's configuration: TOML files with presets (`cpu-quick`, `cpu-full`, `paper`), embedded in the
 //! binary so they work from any folder, overridable from the command line.
 
+use std::fmt;
 use std::path::{Path, PathBuf};
+use std::str::FromStr;
 
 use ctssl_augment::{Standardize, WindowStep};
-use ctssl_backbones::{ResNetConfig, Stem};
+use ctssl_backbones::{ResNetArch, ResNetConfig, Stem};
 use ctssl_io::HuWindow;
 use ctssl_train::eval::{Augment, InputMapping, Selection};
 use ctssl_train::study::permille;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::{PipelineError, Result};
-use super::methods::Views;
+use super::methods::{Method, Views};
+use super::names;
 
 /// Presets shipped with ctssl: (name, TOML text).
 pub const PRESETS: [(&str, &str); 3] = [
@@ -20,12 +23,65 @@ pub const PRESETS: [(&str, &str); 3] = [
     ("paper", include_str!("../../configs/paper.toml")),
 ];
 
+/// Where the images come from (`data.source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DataSource {
+    /// `phantom`: the embedded synthetic patients.
+    #[default]
+    Phantom,
+    /// `dicom`: folders of the user's DICOM files.
+    Dicom,
+}
+
+impl DataSource {
+    /// Every source.
+    pub const ALL: [DataSource; 2] = [DataSource::Phantom, DataSource::Dicom];
+
+    /// `phantom` or `dicom`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DataSource::Phantom => "phantom",
+            DataSource::Dicom => "dicom",
+        }
+    }
+}
+
+impl fmt::Display for DataSource {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for DataSource {
+    type Err = PipelineError;
+
+    /// A name of [`DataSource::ALL`]; an error lists them.
+    fn from_str(s: &str) -> Result<Self> {
+        DataSource::ALL
+            .into_iter()
+            .find(|d| d.name() == s)
+            .ok_or_else(|| names::unknown("data.source", s, DataSource::ALL.map(DataSource::name)))
+    }
+}
+
+impl Serialize for DataSource {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        names::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for DataSource {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        names::deserialize(d)
+    }
+}
+
 /// Where the images come from. Settings of one source are an error with the other (never ignored).
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DataConfig {
     /// `phantom` (the embedded synthetic patients) or `dicom` (folders of the user's).
-    pub source: String,
+    pub source: DataSource,
     /// `phantom`: seed of the synthetic population (`--phantom-seed`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub phantom_seed: Option<u64>,
@@ -142,7 +198,7 @@ impl DataConfig {
     /// held-out fractions default to 15 % each.
     pub fn use_dicom(&mut self, pretrain_dir: Option<PathBuf>, labels_csv: Option<PathBuf>) {
         *self = DataConfig {
-            source: "dicom".into(),
+            source: DataSource::Dicom,
             pretrain_dir,
             labels_csv,
             val_fraction: Some(0.15),
@@ -179,10 +235,9 @@ impl DataConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(PipelineError::Config(m));
         let present = self.present();
-        let (own, other): (&[&str], &str) = match self.source.as_str() {
-            "phantom" => (&Self::PHANTOM_KEYS, "dicom"),
-            "dicom" => (&Self::DICOM_KEYS, "phantom"),
-            s => return bad(format!("data.source must be `phantom` or `dicom`, not `{s}`")),
+        let (own, other): (&[&str], DataSource) = match self.source {
+            DataSource::Phantom => (&Self::PHANTOM_KEYS, DataSource::Dicom),
+            DataSource::Dicom => (&Self::DICOM_KEYS, DataSource::Phantom),
         };
         if let Some(k) = present.iter().find(|k| !own.contains(k)) {
             return bad(format!(
@@ -190,7 +245,7 @@ impl DataConfig {
                 self.source
             ));
         }
-        if self.source == "phantom" {
+        if self.source == DataSource::Phantom {
             let p = self.phantom()?;
             if p.split.iter().any(|&n| n < 2) {
                 return bad(format!("data: train / val / test patients {:?} must each be at least 2", p.split));
@@ -216,9 +271,12 @@ impl DataConfig {
 #[serde(deny_unknown_fields)]
 pub struct ModelConfig {
     /// `resnet_tiny`, `resnet_tiny2`, `resnet18`, `resnet34` or `resnet50`.
-    pub arch: String,
-    /// `small` (3×3 stride-1, no max pool: for 64 px) or `imagenet` (7×7 stride 2 + max pool).
-    pub stem: String,
+    #[serde(with = "names")]
+    pub arch: ResNetArch,
+    /// `small` (3×3 stride 1, no max pool: for 64 px), `strided` (3×3 stride 2, no max pool) or `imagenet`
+    /// (7×7 stride 2 + max pool).
+    #[serde(with = "names")]
+    pub stem: Stem,
     /// Width of the first stage (torchvision: 64).
     pub base_width: usize,
     /// Side of the views given to the network.
@@ -236,8 +294,8 @@ pub struct ModelConfig {
 #[serde(deny_unknown_fields)]
 pub struct PretrainConfig {
     /// Methods to pre-train and compare (`spark`, `simclr`, `moco_v2`, `byol`, `swav`, `barlow_twins`,
-    /// `vicreg`, `dino`).
-    pub methods: Vec<String>,
+    /// `vicreg`, `dino`; [`Method`]).
+    pub methods: Vec<Method>,
     /// Passes over the unlabeled pool.
     pub epochs: u64,
     /// Images per batch.
@@ -255,11 +313,11 @@ pub struct PretrainConfig {
     /// Whose views: `ct` (the study's recipe without flips: keeps left and right), `study` (the reference
     /// study's, with flips and 180° rotations) or `own` (each method's published recipe).
     #[serde(default = "default_views")]
-    pub views: String,
+    pub views: Views,
 }
 
-fn default_views() -> String {
-    "study".into()
+fn default_views() -> Views {
+    Views::Study
 }
 
 /// Fine-tuning, linear-probe and kNN settings.
@@ -391,7 +449,6 @@ impl StudyConfig {
         self.data.validate()?;
         self.sources.validate()?;
         self.backbone()?;
-        Views::from_name(&self.pretrain.views)?;
         if self.model.image_size < 16 {
             return bad(format!("model.image_size {} is too small", self.model.image_size));
         }
@@ -440,27 +497,17 @@ impl StudyConfig {
         if self.pretrain.batch_size < 2 || self.finetune.batch_size == 0 {
             return bad("batch sizes must be at least 2 (pre-training) and 1 (fine-tuning)".into());
         }
-        for m in &self.pretrain.methods {
-            if !super::methods::METHODS.contains(&m.as_str()) {
-                return bad(format!("unknown method `{m}` (known: {})", super::methods::METHODS.join(", ")));
-            }
+        // names are parsed when the file is read; two spellings of one method would pre-train it twice
+        let methods = &self.pretrain.methods;
+        if let Some(m) = methods.iter().enumerate().find_map(|(i, m)| methods[..i].contains(m).then_some(m)) {
+            return bad(format!("pretrain.methods lists `{m}` twice"));
         }
         Ok(())
     }
 
     /// The backbone's architecture (no classifier).
     pub fn backbone(&self) -> Result<ResNetConfig> {
-        let stem = match self.model.stem.as_str() {
-            "small" => Stem::Small,
-            "strided" => Stem::Strided,
-            "imagenet" => Stem::ImageNet,
-            other => {
-                return Err(PipelineError::Config(format!(
-                    "model.stem must be small, strided or imagenet, not `{other}`"
-                )))
-            }
-        };
-        let cfg = ResNetConfig::from_name(&self.model.arch)?.with_stem(stem).with_base_width(self.model.base_width);
+        let cfg = self.model.arch.config().with_stem(self.model.stem).with_base_width(self.model.base_width);
         Ok(cfg.with_in_channels(self.input()?.channels()).with_num_classes(None))
     }
 
@@ -507,6 +554,49 @@ mod tests {
         assert!(cfg.validate().unwrap_err().to_string().contains("1.5"));
         let text = StudyConfig::preset("cpu-quick").unwrap().to_toml().unwrap().replace("epochs =", "epochz =");
         assert!(StudyConfig::from_toml(&text, "x").is_err());
+    }
+
+    #[test]
+    fn a_misspelled_name_fails_at_load_and_lists_the_valid_ones() {
+        let smoke = include_str!("../../.ci/smoke.toml");
+        for (good, bad, typo, known) in [
+            (
+                r#"methods = ["spark", "moco_v2"]"#,
+                r#"methods = ["spark", "moco_v3"]"#,
+                "moco_v3",
+                "spark, simclr, moco_v2, byol, swav, barlow_twins, vicreg, dino",
+            ),
+            (r#"source = "phantom""#, r#"source = "phantoms""#, "phantoms", "phantom, dicom"),
+            (
+                r#"arch = "resnet_tiny""#,
+                r#"arch = "resnet_tiny3""#,
+                "resnet_tiny3",
+                "resnet18, resnet34, resnet50, resnet_tiny, resnet_tiny2",
+            ),
+            (r#"stem = "strided""#, r#"stem = "stridded""#, "stridded", "small, strided, imagenet"),
+            (r#"views = "ct""#, r#"views = "laterality""#, "laterality", "study, own, ct"),
+        ] {
+            assert!(smoke.contains(good), "{good}");
+            let e = StudyConfig::from_toml(&smoke.replace(good, bad), "smoke.toml").unwrap_err().to_string();
+            // the file, the line, the name and the valid names
+            assert!(e.contains("smoke.toml") && e.contains("line") && e.contains(typo) && e.contains(known), "{e}");
+        }
+    }
+
+    #[test]
+    fn aliases_are_read_and_written_as_the_canonical_name() {
+        let smoke = include_str!("../../.ci/smoke.toml");
+        let text = smoke.replace(r#"methods = ["spark", "moco_v2"]"#, r#"methods = ["SparK", "moco", "Barlow-Twins"]"#);
+        let cfg = StudyConfig::from_toml(&text, "aliases").unwrap();
+        let names: Vec<String> = cfg.pretrain.methods.iter().map(ToString::to_string).collect();
+        assert_eq!(names, ["spark", "moco_v2", "barlow_twins"]);
+        let written = cfg.to_toml().unwrap();
+        assert!(written.contains(r#""moco_v2""#) && !written.contains(r#""moco""#) && !written.contains("SparK"));
+        assert_eq!(StudyConfig::from_toml(&written, "again").unwrap(), cfg);
+        // two spellings of one method
+        let twice = smoke.replace(r#"methods = ["spark", "moco_v2"]"#, r#"methods = ["moco", "moco_v2"]"#);
+        let e = StudyConfig::from_toml(&twice, "twice").unwrap_err().to_string();
+        assert!(e.contains("moco_v2") && e.contains("twice"), "{e}");
     }
 
     #[test]

@@ -390,7 +390,7 @@ mod tests {
     #[test]
     fn synthetic_data_keeps_pool_and_tasks_apart() {
         let cfg = DataConfig {
-            source: "phantom".into(),
+            source: crate::pipeline::config::DataSource::Phantom,
             phantom_seed: Some(3),
             train_patients: Some(3),
             val_patients: Some(2),

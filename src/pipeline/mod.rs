@@ -1,6 +1,6 @@
 //! The workflows a user runs, composed from the crates: the study's configuration and presets
 //! ([`config`]), its data from synthetic patients or DICOM folders ([`data`]), every method by name
-//! ([`methods`]), one pre-training run ([`pretrain`]), one evaluation ([`evaluate`]) and the whole
+//! ([`methods::Method`]), one pre-training run ([`pretrain`]), one evaluation ([`evaluate`]) and the whole
 //! label-fraction study ([`study`]). The `pretrain`, `finetune` and `study` examples are thin command
 //! lines over these.
 
@@ -10,7 +10,9 @@ pub mod data;
 pub mod error;
 pub mod evaluate;
 pub mod finetune;
+mod method_run;
 pub mod methods;
+mod names;
 pub mod pretrain;
 pub mod sources;
 mod spark;

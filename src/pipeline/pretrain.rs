@@ -7,10 +7,10 @@ use std::time::Instant;
 use candle_core::Device;
 use ctssl_augment::{InMemorySlices, Loader, LoaderConfig, Sampling};
 use ctssl_backbones::ResNetConfig;
-use ctssl_train::trainer::{RunSummary, Trainer};
+use ctssl_train::trainer::{RunLength, RunSummary, Trainer};
 
 use super::error::{PipelineError, Result};
-use super::methods::{method_run, RunShape, Views};
+use super::methods::{method_run, Method, RunShape, Views};
 
 /// The file a finished pre-training run leaves in its folder.
 pub const ENCODER_FILE: &str = "encoder.safetensors";
@@ -28,12 +28,12 @@ pub struct PretrainOutcome {
 
 /// Settings of one pre-training run.
 #[derive(Debug, Clone)]
-pub struct PretrainRequest<'a> {
-    /// Method name (see [`super::methods::METHODS`]).
-    pub method: &'a str,
+pub struct PretrainRequest {
+    /// The method.
+    pub method: Method,
     /// The backbone to pre-train.
     pub backbone: ResNetConfig,
-    /// Size of the views, batch, epochs, learning-rate scale, seed (`steps_per_epoch` is filled in).
+    /// Size of the views, run length, learning-rate scale, seed (`length.steps_per_epoch` is filled in).
     pub shape: RunShape,
     /// Whose views.
     pub views: Views,
@@ -48,7 +48,7 @@ pub struct PretrainRequest<'a> {
 /// Pre-trains `req.method` on `pool` in `run_dir` (resuming from its last checkpoint) and exports the
 /// encoder to `run_dir/encoder.safetensors`. A folder that already holds the encoder is left as it is.
 pub fn pretrain(
-    req: &PretrainRequest<'_>,
+    req: &PretrainRequest,
     pool: &InMemorySlices,
     run_dir: &Path,
     device: &Device,
@@ -61,11 +61,12 @@ pub fn pretrain(
         return Ok(PretrainOutcome { encoder, summary: None, seconds: 0.0 });
     }
     let n = pool.slices.len();
-    let batch = req.shape.batch_size.min(n);
+    let batch = req.shape.length.batch_size.min(n);
     if batch < 2 {
         return Err(PipelineError::Data(format!("the pre-training pool has {n} slice(s); at least 2 are needed")));
     }
-    let shape = RunShape { batch_size: batch, steps_per_epoch: (n / batch) as u64, ..req.shape };
+    let length = RunLength { batch_size: batch, steps_per_epoch: (n / batch) as u64, ..req.shape.length };
+    let shape = RunShape { length, ..req.shape };
     let mut run = method_run(req.method, req.backbone.clone(), shape, req.views, device)?;
     let loader_cfg = LoaderConfig {
         batch_size: batch,
@@ -80,7 +81,7 @@ pub fn pretrain(
     let mut trainer_cfg = run.trainer.clone();
     trainer_cfg.checkpoint_every = req.checkpoint_every;
     let extra = serde_json::json!({
-        "method": req.method,
+        "method": req.method.name(),
         "recipe": run.recipe.name,
         "optimizer": run.optimizer_settings,
         "backbone": format!("{:?}", req.backbone),

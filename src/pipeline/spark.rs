@@ -1,32 +1,29 @@
-//! SparK's run for the study: the method from `ctssl-sparse`, its `spark` recipe (one view), LAMB with
-//! the published schedule, scaled for short CPU runs.
+//! SparK's run for the study: the method from `ctssl-sparse`, its recipe (one view), LAMB with the
+//! published schedule, scaled for short CPU runs.
 
 use candle_core::Device;
-use ctssl_augment::Recipe;
+use ctssl_augment::BuiltinRecipe;
 use ctssl_backbones::ResNetConfig;
 use ctssl_sparse::{Spark, SparkConfig};
 use ctssl_train::optim::Lamb;
 
 use super::error::Result;
-use super::methods::{MethodRun, RunShape};
+use super::method_run::{MethodRun, RunShape};
 
 /// Peak learning rate per 256 images of the CPU preset: the published 2e-4 is tuned for 1,600 epochs of
 /// ImageNet; a run of a few hundred steps needs a larger step to move at all (docs/spark.md).
 const SMALL_BASE_LR: f64 = 1e-2;
 
-/// SparK on `backbone` for a run of `shape`; `paper` keeps every published setting; `no_flip` trains on
-/// views without the horizontal flip (`spark_ct`).
+/// SparK on `backbone` for a run of `shape`, on views of `recipe` (`spark`, or `spark_ct` without the
+/// horizontal flip); `paper` keeps every published setting.
 pub fn spark_run(
     backbone: ResNetConfig,
     shape: RunShape,
+    recipe: BuiltinRecipe,
     paper: bool,
-    no_flip: bool,
     device: &Device,
 ) -> Result<MethodRun> {
-    let mut cfg = SparkConfig::default();
-    if no_flip {
-        cfg.recipe = "spark_ct".into();
-    }
+    let mut cfg = SparkConfig { recipe: recipe.name().into(), ..SparkConfig::default() };
     if let Some(w) = shape.decoder_width {
         cfg = cfg.with_decoder_width(w);
     }
@@ -35,14 +32,15 @@ pub fn spark_run(
     }
     cfg.optimizer.base_lr *= shape.lr_scale;
     // The reference warms up for 40 of 1,600 epochs; a short run warms up for a tenth of its epochs.
-    if shape.epochs < 4 * cfg.optimizer.warmup_epochs {
-        cfg.optimizer.warmup_epochs = (shape.epochs / 10).max(1).min(shape.epochs);
+    let epochs = shape.length.epochs;
+    if epochs < 4 * cfg.optimizer.warmup_epochs {
+        cfg.optimizer.warmup_epochs = (epochs / 10).max(1).min(epochs);
     }
-    let recipe = Recipe::by_name(&cfg.recipe, shape.image_size)?;
+    let recipe = recipe.recipe(shape.image_size);
     let opt = cfg.optimizer;
     let method = Spark::new(backbone, cfg, shape.seed, device)?;
     let groups = opt.param_groups(ctssl_train::method::PretrainMethod::trainable_vars(&method));
-    let optimizer = Box::new(Lamb::new(groups, opt.lamb_config(shape.batch_size))?);
-    let trainer = opt.trainer_config(shape.batch_size, shape.steps_per_epoch, shape.epochs, shape.seed)?;
+    let optimizer = Box::new(Lamb::new(groups, opt.lamb_config(shape.length.batch_size))?);
+    let trainer = opt.trainer_config(shape.length, shape.seed)?;
     Ok(MethodRun { method: Box::new(method), recipe, optimizer, trainer, optimizer_settings: format!("LAMB {opt:?}") })
 }

@@ -14,14 +14,15 @@ use ctssl_train::study::{
     nested_subsets, permille, write_checks, write_comparisons, write_report, NestedSubsets, Protocol, ResultsTable,
     RunFacts, RunKey,
 };
+use ctssl_train::trainer::RunLength;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::analysis::{analyse, RANDOM, RANDOM_CONTROL};
-use super::config::StudyConfig;
+use super::config::{DataSource, StudyConfig};
 use super::data::{dicom_data, phantom_data, StudyData};
 use super::error::{PipelineError, Result};
 use super::evaluate::{finetune_point, knn_point, probe_point, task_features, EvalPoint, Init, TaskFeatures};
-use super::methods::{RunShape, Views};
+use super::methods::RunShape;
 use super::pretrain::{pretrain, PretrainRequest};
 
 /// The subsets of every (task, seed).
@@ -84,14 +85,15 @@ fn describe_input(cfg: &StudyConfig) -> String {
 }
 
 fn load_data(cfg: &StudyConfig) -> Result<StudyData> {
-    if cfg.data.source == "phantom" {
-        phantom_data(&cfg.data, &cfg.protocol.tasks)
-    } else {
-        let mut d = dicom_data(&cfg.data, cfg.pretrain.seed)?;
-        d.tasks.retain(|t| {
-            cfg.protocol.tasks.iter().any(|n| n == &t.name) || cfg.protocol.tasks.iter().any(|n| n == "all")
-        });
-        Ok(d)
+    match cfg.data.source {
+        DataSource::Phantom => phantom_data(&cfg.data, &cfg.protocol.tasks),
+        DataSource::Dicom => {
+            let mut d = dicom_data(&cfg.data, cfg.pretrain.seed)?;
+            d.tasks.retain(|t| {
+                cfg.protocol.tasks.iter().any(|n| n == &t.name) || cfg.protocol.tasks.iter().any(|n| n == "all")
+            });
+            Ok(d)
+        }
     }
 }
 
@@ -190,7 +192,6 @@ fn pretrain_all(
     pool_input: &ctssl_train::eval::InputMapping,
     device: &Device,
 ) -> Result<Initialisations> {
-    let views = Views::from_name(&cfg.pretrain.views)?;
     let mut seconds: BTreeMap<String, f64> = BTreeMap::new();
     let mut inits: Vec<(String, Init)> = Vec::new();
     if cfg.protocol.random_init {
@@ -199,21 +200,23 @@ fn pretrain_all(
             inits.push((RANDOM_CONTROL.into(), Init::RandomControl));
         }
     }
-    for method in &cfg.pretrain.methods {
-        let dir = out.join("pretrain").join(method);
+    for &method in &cfg.pretrain.methods {
+        let dir = out.join("pretrain").join(method.name());
         let req = PretrainRequest {
             method,
             backbone: backbone.clone(),
             shape: RunShape {
                 image_size: cfg.model.image_size,
-                batch_size: cfg.pretrain.batch_size,
-                epochs: cfg.pretrain.epochs,
-                steps_per_epoch: 0,
+                length: RunLength {
+                    epochs: cfg.pretrain.epochs,
+                    steps_per_epoch: 0,
+                    batch_size: cfg.pretrain.batch_size,
+                },
                 lr_scale: cfg.pretrain.lr_scale,
                 seed: cfg.pretrain.seed,
                 decoder_width: cfg.pretrain.spark_decoder_width,
             },
-            views,
+            views: cfg.pretrain.views,
             input: pool_input.clone(),
             checkpoint_every: cfg.pretrain.checkpoint_every,
             stop_after: None,
@@ -231,8 +234,8 @@ fn pretrain_all(
             None => previous().unwrap_or(f64::NAN),
         };
         tracing::info!("pre-trained {method} in {secs:.0} s: {}", o.encoder.display());
-        seconds.insert(method.clone(), secs);
-        inits.push((method.clone(), Init::Encoder(o.encoder)));
+        seconds.insert(method.to_string(), secs);
+        inits.push((method.to_string(), Init::Encoder(o.encoder)));
     }
     Ok((inits, seconds))
 }

@@ -9,7 +9,7 @@
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ctssl_augment::{chest_phantom, phantom_slices, Loader, LoaderConfig, Recipe, PRETRAINING_RECIPE_NAMES};
+use ctssl_augment::{chest_phantom, phantom_slices, BuiltinRecipe, Loader, LoaderConfig, Recipe};
 
 fn recipes(c: &mut Criterion) {
     let slice = chest_phantom(512, 512, 1).expect("phantom");
@@ -17,11 +17,11 @@ fn recipes(c: &mut Criterion) {
     let mut group = c.benchmark_group("views_1_thread");
     group.sample_size(10).warm_up_time(Duration::from_millis(300)).measurement_time(Duration::from_secs(2));
     for size in [64usize, 128, 224] {
-        for name in PRETRAINING_RECIPE_NAMES {
-            let recipe = Recipe::by_name(name, size).expect("recipe");
+        for id in BuiltinRecipe::pretraining() {
+            let recipe = id.recipe(size);
             group.throughput(Throughput::Elements(recipe.num_views() as u64));
             let mut position = 0u64;
-            group.bench_function(BenchmarkId::new(*name, size), |b| {
+            group.bench_function(BenchmarkId::new(id.name(), size), |b| {
                 b.iter(|| {
                     position += 1;
                     pool.install(|| recipe.make_views(&slice, 0, 0, position).expect("views"))

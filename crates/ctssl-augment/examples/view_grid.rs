@@ -12,7 +12,7 @@
 
 use std::path::PathBuf;
 
-use ctssl_augment::{resize, Image, Recipe, RECIPE_NAMES, WIDE_WINDOW};
+use ctssl_augment::{resize, BuiltinRecipe, Image, WIDE_WINDOW};
 use ctssl_io::{read_image_with, ReadOptions};
 
 /// Rows per slice (different sample positions, so different draws).
@@ -56,8 +56,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         slices.push(img);
     }
     std::fs::create_dir_all(&out)?;
-    for name in RECIPE_NAMES {
-        let recipe = Recipe::by_name(name, size)?;
+    for id in BuiltinRecipe::ALL {
+        let recipe = id.recipe(size);
         let sizes = recipe.view_sizes();
         let n_rows = slices.len() * ROWS_PER_SLICE;
         let width = GAP + (size + GAP) * (1 + sizes.len());
@@ -76,7 +76,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         }
-        let path = out.join(format!("{name}_{size}px.png"));
+        let path = out.join(format!("{id}_{size}px.png"));
         canvas.save(&path)?;
         println!("wrote {} ({} views per sample)", path.display(), sizes.len());
     }

@@ -8,7 +8,7 @@
 
 use std::time::Instant;
 
-use ctssl_augment::{chest_phantom, phantom_slices, Loader, LoaderConfig, Recipe, PRETRAINING_RECIPE_NAMES};
+use ctssl_augment::{chest_phantom, phantom_slices, BuiltinRecipe, Loader, LoaderConfig, Recipe};
 
 /// On-CPU time of the calling thread in seconds (`None` where schedstat is unavailable).
 fn thread_cpu_seconds() -> Option<f64> {
@@ -30,7 +30,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut seconds = 2.0f64;
     let mut sizes = vec![64usize, 128, 224];
     let mut loader_only = false;
-    let mut recipes: Vec<String> = PRETRAINING_RECIPE_NAMES.iter().map(|s| s.to_string()).collect();
+    let mut recipes: Vec<String> = BuiltinRecipe::pretraining().map(|r| r.to_string()).collect();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {

@@ -61,7 +61,7 @@ pub use flip::{hflip, random_hflip, random_vflip, vflip};
 pub use image::Image;
 pub use intensity::{add_gaussian_noise, adjust_gamma, HuNoise, RandomGamma, Standardize};
 pub use loader::{epoch_order, Batch, EpochIter, Loader, LoaderConfig, Sampling};
-pub use recipe::{local_size, Recipe, PRETRAINING_RECIPE_NAMES, RECIPE_NAMES};
+pub use recipe::{local_size, BuiltinRecipe, Recipe};
 pub use resample::{resize_region, Region};
 pub use rng::{view_rng, AugmentRng};
 pub use rotate::{rotate, RandomAffine, RandomRotation, AIR_HU};

@@ -12,6 +12,9 @@
 //! - bilinear resampling everywhere (SparK's reference uses bicubic for its crop);
 //! - sizes are arguments: 224 as published, 64 for the CPU presets; local crops are `round(96/224 · size)`.
 
+use std::fmt;
+use std::str::FromStr;
+
 use serde::{Deserialize, Serialize};
 
 use crate::blur::GaussianBlur;
@@ -33,38 +36,147 @@ pub struct Recipe {
     pub views: Vec<ViewConfig>,
 }
 
-/// The names [`Recipe::by_name`] accepts.
-pub const RECIPE_NAMES: &[&str] = &[
-    "simclr",
-    "moco_v2",
-    "byol",
-    "swav",
-    "dino",
-    "spark",
-    "study",
-    "study_multi_crop",
-    "ct",
-    "ct_multi_crop",
-    "spark_ct",
-    "finetune",
-    "finetune_ct",
-    "eval",
-];
+/// The built-in recipes: one list ([`BuiltinRecipe::ALL`]) of the names [`Recipe::by_name`] accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BuiltinRecipe {
+    /// [`Recipe::simclr`].
+    Simclr,
+    /// [`Recipe::moco_v2`] (also accepted as `mocov2`, `moco`).
+    MocoV2,
+    /// [`Recipe::byol`].
+    Byol,
+    /// [`Recipe::swav`].
+    Swav,
+    /// [`Recipe::dino`].
+    Dino,
+    /// [`Recipe::spark`].
+    Spark,
+    /// [`Recipe::study`].
+    Study,
+    /// [`Recipe::study_multi_crop`].
+    StudyMultiCrop,
+    /// [`Recipe::ct`].
+    Ct,
+    /// [`Recipe::ct_multi_crop`].
+    CtMultiCrop,
+    /// [`Recipe::spark_ct`].
+    SparkCt,
+    /// [`Recipe::finetune`].
+    Finetune,
+    /// [`Recipe::finetune_ct`].
+    FinetuneCt,
+    /// [`Recipe::eval`].
+    Eval,
+}
 
-/// The pre-training recipes among [`RECIPE_NAMES`] (what the benchmarks measure).
-pub const PRETRAINING_RECIPE_NAMES: &[&str] = &[
-    "simclr",
-    "moco_v2",
-    "byol",
-    "swav",
-    "dino",
-    "spark",
-    "study",
-    "study_multi_crop",
-    "ct",
-    "ct_multi_crop",
-    "spark_ct",
-];
+impl BuiltinRecipe {
+    /// Every built-in recipe: the pre-training ones first, then fine-tuning and evaluation.
+    pub const ALL: [BuiltinRecipe; 14] = [
+        BuiltinRecipe::Simclr,
+        BuiltinRecipe::MocoV2,
+        BuiltinRecipe::Byol,
+        BuiltinRecipe::Swav,
+        BuiltinRecipe::Dino,
+        BuiltinRecipe::Spark,
+        BuiltinRecipe::Study,
+        BuiltinRecipe::StudyMultiCrop,
+        BuiltinRecipe::Ct,
+        BuiltinRecipe::CtMultiCrop,
+        BuiltinRecipe::SparkCt,
+        BuiltinRecipe::Finetune,
+        BuiltinRecipe::FinetuneCt,
+        BuiltinRecipe::Eval,
+    ];
+
+    /// Other spellings [`FromStr`] accepts.
+    const ALIASES: [(&'static str, BuiltinRecipe); 2] =
+        [("mocov2", BuiltinRecipe::MocoV2), ("moco", BuiltinRecipe::MocoV2)];
+
+    /// The recipe's name (the [`Recipe::name`] of what [`BuiltinRecipe::recipe`] makes).
+    pub fn name(self) -> &'static str {
+        match self {
+            BuiltinRecipe::Simclr => "simclr",
+            BuiltinRecipe::MocoV2 => "moco_v2",
+            BuiltinRecipe::Byol => "byol",
+            BuiltinRecipe::Swav => "swav",
+            BuiltinRecipe::Dino => "dino",
+            BuiltinRecipe::Spark => "spark",
+            BuiltinRecipe::Study => "study",
+            BuiltinRecipe::StudyMultiCrop => "study_multi_crop",
+            BuiltinRecipe::Ct => "ct",
+            BuiltinRecipe::CtMultiCrop => "ct_multi_crop",
+            BuiltinRecipe::SparkCt => "spark_ct",
+            BuiltinRecipe::Finetune => "finetune",
+            BuiltinRecipe::FinetuneCt => "finetune_ct",
+            BuiltinRecipe::Eval => "eval",
+        }
+    }
+
+    /// Whether it makes pre-training views (what the benchmarks measure), not fine-tuning or evaluation ones.
+    pub fn is_pretraining(self) -> bool {
+        match self {
+            BuiltinRecipe::Simclr
+            | BuiltinRecipe::MocoV2
+            | BuiltinRecipe::Byol
+            | BuiltinRecipe::Swav
+            | BuiltinRecipe::Dino
+            | BuiltinRecipe::Spark
+            | BuiltinRecipe::Study
+            | BuiltinRecipe::StudyMultiCrop
+            | BuiltinRecipe::Ct
+            | BuiltinRecipe::CtMultiCrop
+            | BuiltinRecipe::SparkCt => true,
+            BuiltinRecipe::Finetune | BuiltinRecipe::FinetuneCt | BuiltinRecipe::Eval => false,
+        }
+    }
+
+    /// The pre-training recipes among [`BuiltinRecipe::ALL`], in its order.
+    pub fn pretraining() -> impl Iterator<Item = BuiltinRecipe> {
+        BuiltinRecipe::ALL.into_iter().filter(|r| r.is_pretraining())
+    }
+
+    /// The recipe at global size `size`.
+    pub fn recipe(self, size: usize) -> Recipe {
+        match self {
+            BuiltinRecipe::Simclr => Recipe::simclr(size),
+            BuiltinRecipe::MocoV2 => Recipe::moco_v2(size),
+            BuiltinRecipe::Byol => Recipe::byol(size),
+            BuiltinRecipe::Swav => Recipe::swav(size),
+            BuiltinRecipe::Dino => Recipe::dino(size),
+            BuiltinRecipe::Spark => Recipe::spark(size),
+            BuiltinRecipe::Study => Recipe::study(size),
+            BuiltinRecipe::StudyMultiCrop => Recipe::study_multi_crop(size),
+            BuiltinRecipe::Ct => Recipe::ct(size),
+            BuiltinRecipe::CtMultiCrop => Recipe::ct_multi_crop(size),
+            BuiltinRecipe::SparkCt => Recipe::spark_ct(size),
+            BuiltinRecipe::Finetune => Recipe::finetune(size),
+            BuiltinRecipe::FinetuneCt => Recipe::finetune_ct(size),
+            BuiltinRecipe::Eval => Recipe::eval(size),
+        }
+    }
+}
+
+impl fmt::Display for BuiltinRecipe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for BuiltinRecipe {
+    type Err = AugmentError;
+
+    /// A name of [`BuiltinRecipe::ALL`] or an alias; an error lists the names.
+    fn from_str(s: &str) -> Result<Self> {
+        BuiltinRecipe::ALL
+            .into_iter()
+            .find(|r| r.name() == s)
+            .or_else(|| BuiltinRecipe::ALIASES.iter().find(|(a, _)| *a == s).map(|(_, r)| *r))
+            .ok_or_else(|| {
+                let known: Vec<&str> = BuiltinRecipe::ALL.iter().map(|r| r.name()).collect();
+                AugmentError::InvalidConfig(format!("unknown recipe {s:?} (known: {})", known.join(", ")))
+            })
+    }
+}
 
 /// Side of a local crop for a global size: `round(96 / 224 · size)`, at least 1.
 pub fn local_size(size: usize) -> usize {
@@ -221,31 +333,9 @@ impl Recipe {
         Recipe { name: name.into(), views }
     }
 
-    /// A built-in recipe by name (see [`RECIPE_NAMES`]) at global size `size`.
+    /// A built-in recipe by name (see [`BuiltinRecipe`]) at global size `size`.
     pub fn by_name(name: &str, size: usize) -> Result<Recipe> {
-        let r = match name {
-            "simclr" => Recipe::simclr(size),
-            "moco_v2" | "mocov2" | "moco" => Recipe::moco_v2(size),
-            "byol" => Recipe::byol(size),
-            "swav" => Recipe::swav(size),
-            "dino" => Recipe::dino(size),
-            "spark" => Recipe::spark(size),
-            "study" => Recipe::study(size),
-            "study_multi_crop" => Recipe::study_multi_crop(size),
-            "ct" => Recipe::ct(size),
-            "ct_multi_crop" => Recipe::ct_multi_crop(size),
-            "spark_ct" => Recipe::spark_ct(size),
-            "finetune" => Recipe::finetune(size),
-            "finetune_ct" => Recipe::finetune_ct(size),
-            "eval" => Recipe::eval(size),
-            other => {
-                return Err(AugmentError::InvalidConfig(format!(
-                    "unknown recipe {other:?} (known: {})",
-                    RECIPE_NAMES.join(", ")
-                )))
-            }
-        };
-        Ok(r)
+        Ok(name.parse::<BuiltinRecipe>()?.recipe(size))
     }
 
     /// Replace the base window of every view (e.g. [`WindowStep::Multi`] for multi-window channels).
@@ -338,13 +428,18 @@ mod tests {
 
     #[test]
     fn every_named_recipe_is_valid() {
-        for name in RECIPE_NAMES {
-            let r = Recipe::by_name(name, 64).unwrap();
+        for id in BuiltinRecipe::ALL {
+            let r = Recipe::by_name(id.name(), 64).unwrap();
             r.validate().unwrap();
             assert_eq!(r.channels().unwrap(), 1);
+            assert_eq!(r.name, id.name());
+            assert_eq!(id.to_string().parse::<BuiltinRecipe>().unwrap(), id);
         }
-        assert!(Recipe::by_name("nope", 64).is_err());
-        assert!(PRETRAINING_RECIPE_NAMES.iter().all(|n| RECIPE_NAMES.contains(n)));
+        let e = Recipe::by_name("nope", 64).unwrap_err().to_string();
+        assert!(e.contains("nope") && e.contains("study_multi_crop, ct"), "{e}");
+        assert_eq!("moco".parse::<BuiltinRecipe>().unwrap(), BuiltinRecipe::MocoV2);
+        assert_eq!(BuiltinRecipe::pretraining().count(), 11);
+        assert!(BuiltinRecipe::pretraining().all(|r| r != BuiltinRecipe::Eval));
         assert_eq!(Recipe::swav(224).view_sizes(), vec![224, 224, 96, 96, 96, 96, 96, 96]);
         assert_eq!(Recipe::dino(224).num_views(), 10);
         let r = Recipe::swav(64).with_local_crops(2, 2, 32, (0.1, 0.3)).unwrap();

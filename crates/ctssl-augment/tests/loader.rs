@@ -13,10 +13,10 @@ fn all_views(threads: usize, n: usize) -> Vec<Vec<Image>> {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let slices: Vec<Image> = (0..n).map(|i| phantom(80, 72, i as u64)).collect();
     pool.install(|| {
-        RECIPE_NAMES
+        BuiltinRecipe::ALL
             .par_iter()
-            .flat_map(|name| {
-                let recipe = Recipe::by_name(name, 32).unwrap();
+            .flat_map(|id| {
+                let recipe = id.recipe(32);
                 slices
                     .par_iter()
                     .enumerate()

@@ -1,4 +1,8 @@
-//! ResNet configurations: torchvision's ResNet-18/34/50 and small presets for CPU training.
+//! ResNet configurations: torchvision's ResNet-18/34/50 and small presets for CPU training, named by
+//! [`ResNetArch`]; the stems, named by [`Stem`].
+
+use std::fmt;
+use std::str::FromStr;
 
 use crate::error::{BackboneError, Result};
 
@@ -32,6 +36,105 @@ pub enum Stem {
     /// pool (output at 1/2 resolution). At 64 px about a third of [`Stem::Small`]'s work per image: the
     /// full-resolution `layer1` is what costs, while a 3x3 stride-2 convolution still sees every pixel.
     Strided,
+}
+
+impl Stem {
+    /// Every stem, under the names [`Stem::name`] gives.
+    pub const ALL: [Stem; 3] = [Stem::Small, Stem::Strided, Stem::ImageNet];
+
+    /// `small`, `strided` or `imagenet` (what configurations write).
+    pub fn name(self) -> &'static str {
+        match self {
+            Stem::ImageNet => "imagenet",
+            Stem::Small => "small",
+            Stem::Strided => "strided",
+        }
+    }
+}
+
+impl fmt::Display for Stem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Stem {
+    type Err = BackboneError;
+
+    /// A name of [`Stem::ALL`]; an error lists them.
+    fn from_str(s: &str) -> Result<Self> {
+        Stem::ALL.into_iter().find(|x| x.name() == s).ok_or_else(|| unknown("stem", s, Stem::ALL.map(Stem::name)))
+    }
+}
+
+/// The named architectures ([`ResNetConfig::from_name`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ResNetArch {
+    /// [`ResNetConfig::resnet18`].
+    ResNet18,
+    /// [`ResNetConfig::resnet34`].
+    ResNet34,
+    /// [`ResNetConfig::resnet50`].
+    ResNet50,
+    /// [`ResNetConfig::resnet_tiny`].
+    ResNetTiny,
+    /// [`ResNetConfig::resnet_tiny2`].
+    ResNetTiny2,
+}
+
+impl ResNetArch {
+    /// Every named architecture.
+    pub const ALL: [ResNetArch; 5] = [
+        ResNetArch::ResNet18,
+        ResNetArch::ResNet34,
+        ResNetArch::ResNet50,
+        ResNetArch::ResNetTiny,
+        ResNetArch::ResNetTiny2,
+    ];
+
+    /// `resnet18`, `resnet34`, `resnet50`, `resnet_tiny` or `resnet_tiny2`.
+    pub fn name(self) -> &'static str {
+        match self {
+            ResNetArch::ResNet18 => "resnet18",
+            ResNetArch::ResNet34 => "resnet34",
+            ResNetArch::ResNet50 => "resnet50",
+            ResNetArch::ResNetTiny => "resnet_tiny",
+            ResNetArch::ResNetTiny2 => "resnet_tiny2",
+        }
+    }
+
+    /// The architecture's configuration (1 input channel, no `fc`, its own stem and width).
+    pub fn config(self) -> ResNetConfig {
+        match self {
+            ResNetArch::ResNet18 => ResNetConfig::resnet18(),
+            ResNetArch::ResNet34 => ResNetConfig::resnet34(),
+            ResNetArch::ResNet50 => ResNetConfig::resnet50(),
+            ResNetArch::ResNetTiny => ResNetConfig::resnet_tiny(),
+            ResNetArch::ResNetTiny2 => ResNetConfig::resnet_tiny2(),
+        }
+    }
+}
+
+impl fmt::Display for ResNetArch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ResNetArch {
+    type Err = BackboneError;
+
+    /// A name of [`ResNetArch::ALL`]; an error lists them.
+    fn from_str(s: &str) -> Result<Self> {
+        ResNetArch::ALL
+            .into_iter()
+            .find(|a| a.name() == s)
+            .ok_or_else(|| unknown("architecture", s, ResNetArch::ALL.map(ResNetArch::name)))
+    }
+}
+
+fn unknown<const N: usize>(what: &str, name: &str, known: [&str; N]) -> BackboneError {
+    BackboneError::InvalidConfig(format!("unknown {what} `{name}` (known: {})", known.join(", ")))
 }
 
 /// Everything that defines a ResNet's architecture and initialisation.
@@ -97,18 +200,10 @@ impl ResNetConfig {
         ResNetConfig { layers: [2, 2, 2, 2], ..Self::resnet_tiny() }
     }
 
-    /// The configuration for a name: `resnet18`, `resnet34`, `resnet50`, `resnet_tiny`, `resnet_tiny2`.
+    /// The configuration for a name of [`ResNetArch`]: `resnet18`, `resnet34`, `resnet50`, `resnet_tiny`,
+    /// `resnet_tiny2`.
     pub fn from_name(name: &str) -> Result<Self> {
-        match name {
-            "resnet18" => Ok(Self::resnet18()),
-            "resnet34" => Ok(Self::resnet34()),
-            "resnet50" => Ok(Self::resnet50()),
-            "resnet_tiny" => Ok(Self::resnet_tiny()),
-            "resnet_tiny2" => Ok(Self::resnet_tiny2()),
-            other => Err(BackboneError::InvalidConfig(format!(
-                "unknown architecture `{other}` (known: resnet18, resnet34, resnet50, resnet_tiny, resnet_tiny2)"
-            ))),
-        }
+        Ok(name.parse::<ResNetArch>()?.config())
     }
 
     /// Sets the number of input channels.
@@ -198,5 +293,28 @@ impl ResNetConfig {
 impl Default for ResNetConfig {
     fn default() -> Self {
         Self::resnet18()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_ones_list_the_known() {
+        for a in ResNetArch::ALL {
+            assert_eq!(a.to_string().parse::<ResNetArch>().unwrap(), a);
+            assert_eq!(ResNetConfig::from_name(a.name()).unwrap(), a.config());
+        }
+        for s in Stem::ALL {
+            assert_eq!(s.to_string().parse::<Stem>().unwrap(), s);
+        }
+        let e = "resnet_tin".parse::<ResNetArch>().unwrap_err().to_string();
+        assert!(
+            e.contains("`resnet_tin`") && e.contains("resnet18, resnet34, resnet50, resnet_tiny, resnet_tiny2"),
+            "{e}"
+        );
+        let e = "stridded".parse::<Stem>().unwrap_err().to_string();
+        assert!(e.contains("`stridded`") && e.contains("small, strided, imagenet"), "{e}");
     }
 }

@@ -35,7 +35,7 @@ pub mod state;
 
 pub use batch_norm::BatchNorm2d;
 pub use block::{Block, Downsample};
-pub use config::{BlockKind, ResNetConfig, Stem};
+pub use config::{BlockKind, ResNetArch, ResNetConfig, Stem};
 pub use conv::Conv2d;
 pub use error::{BackboneError, Result};
 pub use io::{load_safetensors, save_safetensors};

@@ -26,12 +26,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::{Device, Tensor};
-use ctssl_augment::{Image, InMemorySlices, Loader, LoaderConfig, Recipe, WindowStep};
+use ctssl_augment::{BuiltinRecipe, Image, InMemorySlices, Loader, LoaderConfig, WindowStep};
 use ctssl_backbones::{LoadOptions, ResNet, ResNetConfig};
-use ctssl_contrastive::methods::{build_method_with, method_spec, Scale, METHOD_NAMES, MONITOR_NAMES};
+use ctssl_contrastive::methods::{build_method_with, method_spec, ContrastiveMethod, Scale, MONITOR_NAMES};
 use ctssl_phantom::{Dataset, PhantomConfig, Split, Task};
 use ctssl_train::eval::{argmax_rows, extract_features, knn_predict, KnnConfig, LabeledSet};
-use ctssl_train::trainer::{Trainer, TrainerConfig};
+use ctssl_train::trainer::{RunLength, Trainer, TrainerConfig};
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> Result<T, String> {
     match args.iter().position(|a| a == name) {
@@ -171,7 +171,8 @@ fn plot(path: &Path, curves: &[(String, Vec<Point>)]) -> Result<(), Box<dyn Erro
 
 fn main() -> Result<(), Box<dyn Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let methods: String = arg(&args, "--methods", METHOD_NAMES.join(","))?;
+    let all: Vec<String> = ContrastiveMethod::ALL.iter().map(ToString::to_string).collect();
+    let methods: String = arg(&args, "--methods", all.join(","))?;
     let steps: u64 = arg(&args, "--steps", 240)?;
     let batch: usize = arg(&args, "--batch", 32)?;
     let size: usize = arg(&args, "--size", 64)?;
@@ -229,16 +230,21 @@ fn main() -> Result<(), Box<dyn Error>> {
     let mut curves = Vec::new();
     for name in methods.split(',') {
         let t = Instant::now();
-        let spec = method_spec(name, Scale::Small)?;
-        let mut method = build_method_with(name, backbone.clone(), Scale::Small, seed, &Device::Cpu)?;
+        let m: ContrastiveMethod = name.parse()?;
+        let spec = method_spec(m, Scale::Small);
+        let mut method = build_method_with(m, backbone.clone(), Scale::Small, seed, &Device::Cpu)?;
         let knn_before = knn_accuracy(&backbone, &method.encoder_state_dict(), &memory, &query, size, knn_k)?;
         // Per-slice min-max scaling, as the evaluation recipe does, so probe and pre-training see the same range.
-        let recipe_name = match recipe_choice.as_str() {
+        let recipe_id = match recipe_choice.as_str() {
             "own" => spec.recipe,
-            "study" => spec.study_recipe.unwrap_or(if spec.name == "dino" { "study_multi_crop" } else { "study" }),
+            "study" => spec.study_recipe.unwrap_or(if m.multi_crop() {
+                BuiltinRecipe::StudyMultiCrop
+            } else {
+                BuiltinRecipe::Study
+            }),
             other => return Err(format!("--recipe must be own or study, got {other}").into()),
         };
-        let mut recipe = Recipe::by_name(recipe_name, size)?.with_window(WindowStep::MinMax);
+        let mut recipe = recipe_id.recipe(size).with_window(WindowStep::MinMax);
         if no_flip {
             for v in &mut recipe.views {
                 v.hflip = 0.0;
@@ -257,9 +263,9 @@ fn main() -> Result<(), Box<dyn Error>> {
             checkpoint_every: 0,
             keep_last: 1,
             log_every_s: 30.0,
-            ..choice.trainer_config(epochs, nb, batch, seed)?
+            ..choice.trainer_config(RunLength { epochs, steps_per_epoch: nb, batch_size: batch }, seed)?
         };
-        let run_dir = out.join("runs").join(spec.name);
+        let run_dir = out.join("runs").join(m.name());
         if run_dir.exists() {
             std::fs::remove_dir_all(&run_dir)?;
         }
@@ -272,7 +278,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let monitors =
             curve.iter().rev().map(|c| c.2).find(|m| m.iter().all(|v| v.is_finite())).unwrap_or([f64::NAN; 4]);
         let row = Row {
-            method: spec.name.to_string(),
+            method: m.to_string(),
             steps: summary.steps_done,
             first_loss: mean(&losses[..w.min(losses.len())]),
             last_loss: mean(&losses[losses.len().saturating_sub(w)..]),
@@ -301,7 +307,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             row.seconds
         );
         rows.push(row);
-        curves.push((spec.name.to_string(), curve));
+        curves.push((m.to_string(), curve));
     }
 
     let mut summary = String::from(

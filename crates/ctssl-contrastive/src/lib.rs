@@ -1,8 +1,8 @@
 //! Contrastive and joint-embedding pre-training pieces for ctssl: the losses of SimCLR, MoCo v2, BYOL,
 //! SwAV, Barlow Twins, VICReg and DINO, their heads (projection MLPs, predictor, prototypes), the MoCo key
 //! queue, the Sinkhorn-Knopp algorithm, and collapse monitors; and the methods themselves ([`methods`]) as
-//! `ctssl_train::method::PretrainMethod`s on a ResNet, with [`build_method`] to make one by name and
-//! [`method_spec`] for its view recipe and default optimizer.
+//! `ctssl_train::method::PretrainMethod`s on a ResNet, named by [`ContrastiveMethod`], with [`build_method`]
+//! to make one and [`method_spec`] for its view recipe and default optimizer.
 //!
 //! Every loss takes candle tensors (`f32` or `f64`) and returns a scalar tensor differentiable in its
 //! inputs; softmax and log-softmax come from `ctssl_kernels::ops` (which have a backward pass). Teachers,
@@ -56,9 +56,9 @@ pub use jacobi::symmetric_eigenvalues;
 pub use key_queue::KeyQueue;
 pub use linear::Linear;
 pub use methods::{
-    build_method, build_method_with, method_spec, BarlowTwins, BarlowTwinsConfig, Byol, ByolConfig, Dino, DinoConfig,
-    MethodSpec, MocoV2, MocoV2Config, OptimizerChoice, OptimizerKind, Scale, SimClr, SimClrConfig, Swav, SwavConfig,
-    Vicreg, VicregConfig, METHOD_NAMES, MONITOR_NAMES,
+    build_method, build_method_with, method_spec, BarlowTwins, BarlowTwinsConfig, Byol, ByolConfig, ContrastiveMethod,
+    Dino, DinoConfig, MethodSpec, MocoV2, MocoV2Config, OptimizerChoice, OptimizerKind, Scale, SimClr, SimClrConfig,
+    Swav, SwavConfig, Vicreg, VicregConfig, MONITOR_NAMES,
 };
 pub use nt_xent::nt_xent;
 pub use projection_head::{ProjectionHead, ProjectionHeadConfig};

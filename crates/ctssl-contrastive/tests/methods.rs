@@ -4,13 +4,13 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
-use ctssl_augment::{Image, InMemorySlices, Loader, LoaderConfig, Recipe};
+use ctssl_augment::{Image, InMemorySlices, Loader, LoaderConfig};
 use ctssl_backbones::{ResNet, ResNetConfig};
 use ctssl_contrastive::methods::*;
 use ctssl_contrastive::{info_nce, SwavLossConfig};
 use ctssl_kernels::ops::l2_normalize;
 use ctssl_train::method::{PretrainMethod, StepContext};
-use ctssl_train::trainer::{Trainer, TrainerConfig};
+use ctssl_train::trainer::{RunLength, Trainer, TrainerConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, StandardNormal};
@@ -69,7 +69,7 @@ fn snapshot(vars: &[(String, Var)]) -> Vec<Tensor> {
     vars.iter().map(|(_, v)| v.as_tensor().copy().unwrap()).collect()
 }
 
-fn small(name: &str) -> Box<dyn PretrainMethod> {
+fn small(name: ContrastiveMethod) -> Box<dyn PretrainMethod> {
     build_method_with(name, backbone(), Scale::Small, 3, &Device::Cpu).unwrap()
 }
 
@@ -95,9 +95,9 @@ fn slices(n: usize) -> InMemorySlices {
 
 #[test]
 fn every_method_trains_through_the_trainer_and_logs_monitors() {
-    for &name in METHOD_NAMES {
-        let spec = method_spec(name, Scale::Small).unwrap();
-        let recipe = Recipe::by_name(spec.recipe, 16).unwrap();
+    for name in ContrastiveMethod::ALL {
+        let spec = method_spec(name, Scale::Small);
+        let recipe = spec.recipe.recipe(16);
         let loader = Loader::new(
             slices(8),
             recipe,
@@ -106,7 +106,8 @@ fn every_method_trains_through_the_trainer_and_logs_monitors() {
         .unwrap();
         let mut method = small(name);
         let mut opt = spec.optimizer.build(method.trainable_vars(), 4).unwrap();
-        let cfg = spec.optimizer.trainer_config(2, loader.num_batches() as u64, 4, 5).unwrap();
+        let length = RunLength { epochs: 2, steps_per_epoch: loader.num_batches() as u64, batch_size: 4 };
+        let cfg = spec.optimizer.trainer_config(length, 5).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let summary = Trainer::new(TrainerConfig { log_every_s: 1e9, ..cfg }, dir.path())
             .unwrap()
@@ -125,7 +126,7 @@ fn every_method_trains_through_the_trainer_and_logs_monitors() {
 fn encoder_state_dict_is_the_plain_backbone() {
     let want: std::collections::BTreeSet<String> =
         ResNet::new(backbone(), 0, &Device::Cpu).unwrap().state_dict().into_keys().collect();
-    for &name in METHOD_NAMES {
+    for name in ContrastiveMethod::ALL {
         let got: std::collections::BTreeSet<String> = small(name).encoder_state_dict().into_keys().collect();
         assert_eq!(got, want, "{name}");
         // The exported weights are the trainable (online / student / query) ones.
@@ -138,7 +139,7 @@ fn encoder_state_dict_is_the_plain_backbone() {
 
 #[test]
 fn names_are_unique_and_state_is_disjoint() {
-    for &name in METHOD_NAMES {
+    for name in ContrastiveMethod::ALL {
         let m = small(name);
         let mut seen = std::collections::HashSet::new();
         for (n, _) in m.trainable_vars() {
@@ -161,8 +162,8 @@ fn copy_into(a: &dyn PretrainMethod, b: &mut dyn PretrainMethod) {
 
 #[test]
 fn state_round_trip_gives_the_same_loss() {
-    for &name in METHOD_NAMES {
-        let multi = name == "swav" || name == "dino";
+    for name in ContrastiveMethod::ALL {
+        let multi = name.multi_crop();
         let mut a = small(name);
         // A few steps so that BN statistics, EMA targets, queues and the centre move.
         for step in 0..3 {
@@ -195,9 +196,9 @@ fn state_round_trip_gives_the_same_loss() {
 
 #[test]
 fn trainer_resume_is_exact() {
-    for name in ["moco_v2", "swav"] {
-        let spec = method_spec(name, Scale::Small).unwrap();
-        let recipe = Recipe::by_name(spec.recipe, 16).unwrap();
+    for name in [ContrastiveMethod::MocoV2, ContrastiveMethod::Swav] {
+        let spec = method_spec(name, Scale::Small);
+        let recipe = spec.recipe.recipe(16);
         let loader = Loader::new(
             slices(8),
             recipe,
@@ -207,7 +208,7 @@ fn trainer_resume_is_exact() {
         let cfg = TrainerConfig {
             checkpoint_every: 2,
             log_every_s: 1e9,
-            ..spec.optimizer.trainer_config(2, 2, 4, 5).unwrap()
+            ..spec.optimizer.trainer_config(RunLength { epochs: 2, steps_per_epoch: 2, batch_size: 4 }, 5).unwrap()
         };
         let run = |stop: Option<u64>, dir: &std::path::Path| {
             let mut m = small(name);
@@ -381,13 +382,13 @@ fn swav_prototypes_frozen_then_trained_and_unit_norm() {
 
 #[test]
 fn specs_recipes_and_optimizers_are_usable() {
-    for &name in METHOD_NAMES {
+    for name in ContrastiveMethod::ALL {
         for scale in [Scale::Paper, Scale::Small] {
-            let spec = method_spec(name, scale).unwrap();
-            assert_eq!(spec.name, name);
-            Recipe::by_name(spec.recipe, 32).unwrap();
+            let spec = method_spec(name, scale);
+            assert_eq!(spec.method, name);
+            spec.recipe.recipe(32).validate().unwrap();
             if let Some(r) = spec.study_recipe {
-                Recipe::by_name(r, 32).unwrap();
+                r.recipe(32).validate().unwrap();
             }
             let vars = vec![("w".to_string(), Var::ones((2, 2), DType::F32, &Device::Cpu).unwrap())];
             spec.optimizer.build(vars, spec.batch_size).unwrap();
@@ -395,8 +396,20 @@ fn specs_recipes_and_optimizers_are_usable() {
             assert!(s.at(50) > 0.0);
         }
     }
-    assert!(build_method("nope", backbone(), 0, &Device::Cpu).is_err());
+    let e = "nope".parse::<ContrastiveMethod>().unwrap_err().to_string();
+    assert!(e.contains("nope") && e.contains("simclr, moco_v2, byol, swav, barlow_twins, vicreg, dino"), "{e}");
     assert_eq!(Scale::for_backbone(&ResNetConfig::resnet50()), Scale::Paper);
     assert_eq!(Scale::for_backbone(&backbone()), Scale::Small);
-    assert_eq!(build_method("MoCo-v2", backbone(), 0, &Device::Cpu).unwrap().name(), "moco_v2");
+    let moco: ContrastiveMethod = "MoCo-v2".parse().unwrap();
+    assert_eq!(build_method(moco, backbone(), 0, &Device::Cpu).unwrap().name(), "moco_v2");
+    for (alias, m) in
+        [("moco", "moco_v2"), ("mocov2", "moco_v2"), ("Barlow-Twins", "barlow_twins"), ("barlow", "barlow_twins")]
+    {
+        assert_eq!(alias.parse::<ContrastiveMethod>().unwrap().name(), m);
+    }
+    for m in ContrastiveMethod::ALL {
+        // the name round-trips, and is what the built method calls itself (checkpoints record it)
+        assert_eq!(m.to_string().parse::<ContrastiveMethod>().unwrap(), m);
+        assert_eq!(small(m).name(), m.name());
+    }
 }

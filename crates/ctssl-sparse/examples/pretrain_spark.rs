@@ -20,7 +20,7 @@ use ctssl_phantom::{Dataset, PhantomConfig};
 use ctssl_sparse::{ExecutionPath, Spark, SparkConfig};
 use ctssl_train::method::PretrainMethod;
 use ctssl_train::optim::Lamb;
-use ctssl_train::trainer::Trainer;
+use ctssl_train::trainer::{RunLength, Trainer};
 
 #[derive(Parser, Debug)]
 struct Args {
@@ -100,7 +100,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let epochs = args.steps.div_ceil(steps_per_epoch.max(1));
     let total = epochs * steps_per_epoch;
     cfg.optimizer.warmup_epochs = 0;
-    let mut trainer_cfg = cfg.optimizer.trainer_config(args.batch, steps_per_epoch, epochs, args.seed)?;
+    let length = RunLength { epochs, steps_per_epoch, batch_size: args.batch };
+    let mut trainer_cfg = cfg.optimizer.trainer_config(length, args.seed)?;
     if let ctssl_train::schedule::Schedule::WarmupCosine { warmup_steps, .. } = &mut trainer_cfg.lr {
         *warmup_steps = args.warmup_steps.min(total);
     }

@@ -5,7 +5,7 @@
 
 use ctssl_train::optim::{LambConfig, ParamGroup};
 use ctssl_train::schedule::Schedule;
-use ctssl_train::trainer::TrainerConfig;
+use ctssl_train::trainer::{RunLength, TrainerConfig};
 
 use crate::encoder::ExecutionPath;
 use crate::error::{Result, SparseError};
@@ -60,13 +60,13 @@ impl SparkOptimizer {
         LambConfig { lr: self.peak_lr(batch), betas: self.betas, eps: self.eps, weight_decay: self.weight_decay_start }
     }
 
-    /// The learning rate by step: linear warm-up from `warmup_start_fraction × peak` over
-    /// `warmup_epochs` (capped at the run), then a half cosine to `end_fraction × peak` (SparK's
+    /// The learning rate by step of a run of `length`: linear warm-up from `warmup_start_fraction × peak`
+    /// over `warmup_epochs` (capped at the run), then a half cosine to `end_fraction × peak` (SparK's
     /// `lr_wd_annealing`).
-    pub fn lr_schedule(&self, batch: usize, steps_per_epoch: u64, epochs: u64) -> Result<Schedule> {
-        let total = (steps_per_epoch * epochs).max(1);
-        let peak = self.peak_lr(batch);
-        let warmup = (self.warmup_epochs * steps_per_epoch).min(total);
+    pub fn lr_schedule(&self, length: RunLength) -> Result<Schedule> {
+        let total = length.total_steps().max(1);
+        let peak = self.peak_lr(length.batch_size);
+        let warmup = (self.warmup_epochs * length.steps_per_epoch).min(total);
         let s = Schedule::WarmupCosine {
             start: peak * self.warmup_start_fraction,
             peak,
@@ -84,13 +84,13 @@ impl SparkOptimizer {
             .map_err(|e| SparseError::InvalidConfig(e.to_string()))
     }
 
-    /// The trainer's settings for a run of `epochs` epochs of `steps_per_epoch` steps of `batch` images:
-    /// both schedules and the gradient clip; checkpoints and logging keep the trainer's defaults.
-    pub fn trainer_config(&self, batch: usize, steps_per_epoch: u64, epochs: u64, seed: u64) -> Result<TrainerConfig> {
+    /// The trainer's settings for a run of `length`, seeded with `seed`: both schedules and the gradient
+    /// clip; checkpoints and logging keep the trainer's defaults.
+    pub fn trainer_config(&self, length: RunLength, seed: u64) -> Result<TrainerConfig> {
         Ok(TrainerConfig {
-            epochs,
-            lr: self.lr_schedule(batch, steps_per_epoch, epochs)?,
-            weight_decay: self.weight_decay_schedule(steps_per_epoch * epochs)?,
+            epochs: length.epochs,
+            lr: self.lr_schedule(length)?,
+            weight_decay: self.weight_decay_schedule(length.total_steps())?,
             clip_grad_norm: Some(self.clip_grad_norm),
             seed,
             ..TrainerConfig::default()

@@ -12,7 +12,7 @@ use ctssl_backbones::{LoadOptions, ResNet, ResNetConfig};
 use ctssl_sparse::{ExecutionPath, Spark, SparkConfig};
 use ctssl_train::method::{PretrainMethod, StepContext};
 use ctssl_train::optim::Lamb;
-use ctssl_train::trainer::Trainer;
+use ctssl_train::trainer::{RunLength, Trainer};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -32,11 +32,12 @@ fn defaults_follow_the_paper() {
     assert!((o.peak_lr(256) - 2e-4).abs() < 1e-15 && (o.peak_lr(32) - 2.5e-5).abs() < 1e-15);
     let wd = o.weight_decay_schedule(100).unwrap();
     assert!((wd.at(0) - 0.04).abs() < 1e-12 && (wd.at(100) - 0.2).abs() < 1e-12);
-    let lr = o.lr_schedule(32, 10, 100).unwrap();
+    let length = RunLength { epochs: 100, steps_per_epoch: 10, batch_size: 32 };
+    let lr = o.lr_schedule(length).unwrap();
     assert!((lr.at(0) - 0.005 * 2.5e-5).abs() < 1e-15);
     assert!((lr.at(400) - 2.5e-5).abs() < 1e-15, "peak after 40 warm-up epochs");
     assert!((lr.at(1000) - 0.001 * 2.5e-5).abs() < 1e-15);
-    let t = o.trainer_config(32, 10, 100, 7).unwrap();
+    let t = o.trainer_config(length, 7).unwrap();
     assert_eq!((t.clip_grad_norm, t.epochs, t.seed), (Some(5.0), 100, 7));
     assert!(SparkConfig::default().with_mask_ratio(1.0).validate().is_err());
 }
@@ -111,7 +112,9 @@ fn trainer_runs_lamb_steps_and_writes_previews() {
     o.base_lr = 0.05;
     o.warmup_epochs = 1;
     let mut opt = Lamb::new(o.param_groups(method.trainable_vars()), o.lamb_config(4)).unwrap();
-    let cfg = o.trainer_config(4, loader.num_batches() as u64, 2, 0).unwrap();
+    let cfg = o
+        .trainer_config(RunLength { epochs: 2, steps_per_epoch: loader.num_batches() as u64, batch_size: 4 }, 0)
+        .unwrap();
     let summary = Trainer::new(cfg, dir.path().join("run")).unwrap().run(&mut method, &mut opt, &loader).unwrap();
     assert_eq!(summary.steps_done, 4);
     assert!(summary.last_loss.unwrap().is_finite());

@@ -70,6 +70,27 @@ impl Default for TrainerConfig {
     }
 }
 
+/// How long a pre-training run is: epochs of `steps_per_epoch` batches of `batch_size` samples. One type
+/// for every method's trainer settings (`OptimizerChoice::trainer_config`,
+/// `ctssl_sparse::SparkOptimizer::trainer_config`), so the three numbers are named, never passed in an
+/// order that differs from one function to the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunLength {
+    /// Passes over the data.
+    pub epochs: u64,
+    /// Optimizer steps (batches) per epoch.
+    pub steps_per_epoch: u64,
+    /// Samples per batch (learning rates scale with it).
+    pub batch_size: usize,
+}
+
+impl RunLength {
+    /// Optimizer steps of the whole run.
+    pub fn total_steps(&self) -> u64 {
+        self.epochs * self.steps_per_epoch
+    }
+}
+
 /// What a call of [`Trainer::run`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {

@@ -1,7 +1,8 @@
 //! The pre-training methods as [`ctssl_train::method::PretrainMethod`]s on a `ctssl_backbones::ResNet`:
 //! [`SimClr`], [`MocoV2`], [`Byol`], [`Swav`], [`BarlowTwins`], [`Vicreg`], [`Dino`], each with a config
-//! holding the published defaults (`paper`) and a scaled-down CPU preset (`small`); [`build_method`] makes
-//! one by name and [`method_spec`] gives its view recipe and default optimizer ([`OptimizerChoice`]).
+//! holding the published defaults (`paper`) and a scaled-down CPU preset (`small`); [`ContrastiveMethod`]
+//! names them (parsed from a name, aliases included), [`build_method`] makes one and [`method_spec`] gives
+//! its view recipe and default optimizer ([`OptimizerChoice`]).
 //!
 //! Every method logs the collapse monitors ([`MONITOR_NAMES`]) of its two first views' embeddings in
 //! [`ctssl_train::method::LossOutput::logs`]. Trainable variables are named `backbone.<torchvision name>`,
@@ -27,7 +28,7 @@ pub use common::MONITOR_NAMES;
 pub use ctssl_train::optim::{OptimizerChoice, OptimizerKind};
 pub use dino::{Dino, DinoConfig};
 pub use expander::{ExpanderMethod, ExpanderObjective};
-pub use factory::{build_method, build_method_with, method_spec, MethodSpec, Scale, METHOD_NAMES};
+pub use factory::{build_method, build_method_with, method_spec, ContrastiveMethod, MethodSpec, Scale};
 pub use moco::{MocoV2, MocoV2Config};
 pub use simclr::{SimClr, SimClrConfig};
 pub use swav::{Swav, SwavConfig};

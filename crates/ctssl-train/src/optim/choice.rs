@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::{split_decay, AdamW, AdamWConfig, Lamb, LambConfig, Lars, LarsConfig, Optimizer, Sgd, SgdConfig};
 use crate::error::{Result, TrainError};
 use crate::schedule::Schedule;
-use crate::trainer::TrainerConfig;
+use crate::trainer::{RunLength, TrainerConfig};
 
 /// Which update rule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,13 +166,13 @@ impl OptimizerChoice {
         Schedule::cosine(self.weight_decay, self.weight_decay_end, total_steps)
     }
 
-    /// A trainer configuration with these schedules and clipping, for `epochs` epochs of
-    /// `steps_per_epoch` batches of `batch` samples; other settings are `TrainerConfig`'s defaults.
-    pub fn trainer_config(&self, epochs: u64, steps_per_epoch: u64, batch: usize, seed: u64) -> Result<TrainerConfig> {
-        let total = epochs * steps_per_epoch;
+    /// A trainer configuration with these schedules and clipping for a run of `length`, seeded with
+    /// `seed`; other settings are `TrainerConfig`'s defaults.
+    pub fn trainer_config(&self, length: RunLength, seed: u64) -> Result<TrainerConfig> {
+        let total = length.total_steps();
         Ok(TrainerConfig {
-            epochs,
-            lr: self.lr_schedule(batch, total)?,
+            epochs: length.epochs,
+            lr: self.lr_schedule(length.batch_size, total)?,
             weight_decay: self.weight_decay_schedule(total)?,
             clip_grad_norm: self.clip_grad_norm,
             seed,
@@ -209,7 +209,7 @@ mod tests {
     #[test]
     fn trainer_config_warms_up_then_decays() {
         let c = OptimizerChoice { warmup_fraction: 0.1, ..OptimizerChoice::adam(1e-3, 32, 0.0) };
-        let t = c.trainer_config(10, 10, 32, 7).unwrap();
+        let t = c.trainer_config(RunLength { epochs: 10, steps_per_epoch: 10, batch_size: 32 }, 7).unwrap();
         assert_eq!(t.seed, 7);
         assert!(t.lr.at(0) < t.lr.at(10));
         assert!((t.lr.at(10) - 1e-3).abs() < 1e-12);
