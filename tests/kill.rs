@@ -18,11 +18,11 @@ use ctssl::pipeline::data::phantom_data;
 use ctssl::pipeline::evaluate::{EvalPoint, Init};
 use ctssl::pipeline::finetune::{finetune_run, FinetuneJob};
 use ctssl::pipeline::methods::RunShape;
-use ctssl::train::trainer::RunLength;
 use ctssl::pipeline::pretrain::{pretrain, PretrainRequest};
 use ctssl::pipeline::{run_study, StudyConfig};
 use ctssl::train::hold::{HELD_LINE, HOLD_ENV};
 use ctssl::train::study::nested_subsets;
+use ctssl::train::trainer::RunLength;
 
 const JOB_ENV: &str = "CTSSL_KILL_JOB";
 const OUT_ENV: &str = "CTSSL_KILL_OUT";
@@ -312,8 +312,10 @@ fn a_full_disk_is_an_error_naming_the_file_and_leaves_no_partial_file() {
     assert!(err.contains(&ckpt.display().to_string()), "the error names the file: {err}");
     assert!(err.contains("File too large"), "the error keeps the system's reason: {err}");
     assert!(!ckpt.exists(), "no partial checkpoint");
-    let stray: Vec<PathBuf> =
-        files(&run).into_iter().filter(|p| p.file_name().unwrap_or_default().to_string_lossy().starts_with(".tmp")).collect();
+    let stray: Vec<PathBuf> = files(&run)
+        .into_iter()
+        .filter(|p| p.file_name().unwrap_or_default().to_string_lossy().starts_with(".tmp"))
+        .collect();
     assert!(stray.is_empty(), "{stray:?}");
     for f in files(&run) {
         let name = f.file_name().unwrap_or_default().to_string_lossy().into_owned();

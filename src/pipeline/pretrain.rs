@@ -98,4 +98,3 @@ pub fn pretrain(
     }
     Ok(PretrainOutcome { encoder, summary: Some(summary), seconds: t0.elapsed().as_secs_f64() })
 }
-

@@ -244,8 +244,11 @@ impl SliceCache {
         let dir = dir.as_ref();
         let index_path = dir.join(INDEX_FILE);
         let bytes = std::fs::read(&index_path).map_err(|source| IoError::Read { path: index_path.clone(), source })?;
-        let index: CacheIndex = serde_json::from_slice(&bytes)
-            .map_err(|source| IoError::Json { path: index_path.clone(), what: "slice cache index", source })?;
+        let index: CacheIndex = serde_json::from_slice(&bytes).map_err(|source| IoError::Json {
+            path: index_path.clone(),
+            what: "slice cache index",
+            source,
+        })?;
         if index.format != FORMAT || index.version != CACHE_VERSION {
             return Err(cache_error(
                 &index_path,
@@ -264,8 +267,8 @@ impl SliceCache {
             // place, and deleted only after a new index stops referring to them; the map therefore sees
             // a file that does not change while it is mapped (on Unix an unlinked file stays mapped).
             let map = unsafe { Mmap::map(&file) }.map_err(|source| IoError::Read { path: path.clone(), source })?;
-            let (header_len, metadata) = SafeTensors::read_metadata(&map)
-                .map_err(|source| IoError::Shard { path: path.clone(), source })?;
+            let (header_len, metadata) =
+                SafeTensors::read_metadata(&map).map_err(|source| IoError::Shard { path: path.clone(), source })?;
             infos.push((8 + header_len, metadata));
             maps.push(map);
         }

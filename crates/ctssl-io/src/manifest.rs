@@ -276,8 +276,11 @@ impl Manifest {
     pub fn load(path: impl AsRef<Path>) -> Result<Manifest> {
         let path = path.as_ref();
         let bytes = std::fs::read(path).map_err(|source| IoError::Read { path: path.to_path_buf(), source })?;
-        let manifest: Manifest = serde_json::from_slice(&bytes)
-            .map_err(|source| IoError::Json { path: path.to_path_buf(), what: "manifest", source })?;
+        let manifest: Manifest = serde_json::from_slice(&bytes).map_err(|source| IoError::Json {
+            path: path.to_path_buf(),
+            what: "manifest",
+            source,
+        })?;
         if manifest.version != MANIFEST_VERSION {
             return Err(IoError::Manifest {
                 path: path.to_path_buf(),

@@ -78,7 +78,6 @@ impl Spark {
     }
 }
 
-
 impl PretrainMethod for Spark {
     fn name(&self) -> &str {
         "spark"

@@ -117,7 +117,9 @@ impl LineChart {
     {
         register_font();
         root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
-        let ((x0, x1), (y0, y1)) = self.ranges().ok_or_else(|| TrainError::InvalidArgument(format!("{}: no finite point to plot", path.display())))?;
+        let ((x0, x1), (y0, y1)) = self
+            .ranges()
+            .ok_or_else(|| TrainError::InvalidArgument(format!("{}: no finite point to plot", path.display())))?;
         let mut builder = ChartBuilder::on(&root);
         builder.caption(&self.title, ("sans-serif", 22)).margin(12).x_label_area_size(42).y_label_area_size(58);
         macro_rules! body {

@@ -346,8 +346,11 @@ impl SliceCache {
         }
         drop(old);
         let index_path = dir.join(INDEX_FILE);
-        let json = serde_json::to_vec(&index)
-            .map_err(|source| IoError::Json { path: index_path.clone(), what: "slice cache index", source })?;
+        let json = serde_json::to_vec(&index).map_err(|source| IoError::Json {
+            path: index_path.clone(),
+            what: "slice cache index",
+            source,
+        })?;
         crate::atomic::write_atomic(&index_path, &json)?;
         report.shards_deleted = delete_unreferenced_shards(dir, &referenced);
         let cache = SliceCache::open(dir)?;
