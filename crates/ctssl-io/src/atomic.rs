@@ -2,9 +2,10 @@
 //! target's folder (a named hidden one where the file system has no `O_TMPFILE`), which is flushed to
 //! disk and renamed over the target, and the folder is synced.
 //!
-//! A reader sees the old file or the new one, never half of one; a process killed while writing leaves
-//! no temporary file behind, and a failed write (a full disk, say) removes its temporary file and keeps
-//! the `io::Error`, with its kind, as the error's source.
+//! A reader sees the old file or the new one, never half of one; a failed write (a full disk, say)
+//! removes its temporary file and keeps the `io::Error`, with its kind, as the error's source. A process
+//! killed between naming the finished temporary file (`.<name>.<6 letters or digits>`) and the rename
+//! leaves that file behind; it is never read.
 
 use std::io::Write;
 use std::path::Path;
