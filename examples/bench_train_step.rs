@@ -358,7 +358,8 @@ fn compare(args: &Args, configs: &str) -> Result<(), Box<dyn std::error::Error>>
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
-    ctssl_kernels::runtime::configure_candle_threads(args.threads);
+    // SAFETY: before any thread is started (only the arguments have been parsed).
+    unsafe { ctssl_kernels::runtime::configure_candle_threads(args.threads) };
     if !args.default_purge {
         alloc::keep_freed_pages();
     }

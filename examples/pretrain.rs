@@ -125,7 +125,8 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
 
 fn main() {
     alloc::keep_freed_pages();
-    ctssl::pipeline::init_cpu_runtime();
+    // SAFETY: first thing in `main` (after a malloc setting), before any thread is started.
+    unsafe { ctssl::pipeline::init_cpu_runtime() };
     ctssl::pipeline::init_logging();
     if let Err(e) = run(&Args::parse()) {
         eprintln!("{}", ctssl::pipeline::error::report(&*e));

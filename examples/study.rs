@@ -165,7 +165,8 @@ fn resolve(a: &Args) -> Result<StudyConfig, Box<dyn std::error::Error>> {
 
 fn main() {
     alloc::keep_freed_pages();
-    ctssl::pipeline::init_cpu_runtime();
+    // SAFETY: first thing in `main` (after a malloc setting), before any thread is started.
+    unsafe { ctssl::pipeline::init_cpu_runtime() };
     ctssl::pipeline::init_logging();
     let args = Args::parse();
     let cfg = match resolve(&args) {

@@ -39,15 +39,22 @@ pub fn device(name: &str) -> Result<candle_core::Device> {
     }
 }
 
-/// Prepares the process for training on the CPU; call first thing in `main`, before any thread starts.
+/// Prepares the process for training on the CPU.
+///
+/// # Safety
+///
+/// It sets environment variables ([`ctssl_kernels::runtime::configure_candle_threads`]): call it first
+/// thing in `main`, before any thread is started, so that no other thread reads or writes the
+/// environment meanwhile.
 ///
 /// Sizes candle's own elementwise pool (the gradient sums of `backward`) as rayon's and keeps its
 /// workers from spinning between ops, unless the user set `CANDLE_NUM_THREADS` /
 /// `CANDLE_BARRIER_POOL_SPIN_LIMIT` ([`ctssl_kernels::runtime::configure_candle_threads`]). Builds
 /// rayon's global pool with the calling thread as one of its threads
 /// ([`ctssl_kernels::runtime::init_thread_pool`]); if the pool already exists, leaves it.
-pub fn init_cpu_runtime() {
-    ctssl_kernels::runtime::configure_candle_threads(0);
+pub unsafe fn init_cpu_runtime() {
+    // SAFETY: this function's contract is the one `configure_candle_threads` needs.
+    unsafe { ctssl_kernels::runtime::configure_candle_threads(0) };
     let _ = ctssl_kernels::runtime::init_thread_pool(0);
 }
 

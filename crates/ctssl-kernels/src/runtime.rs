@@ -17,9 +17,13 @@ pub fn init_thread_pool(threads: usize) -> Result<(), rayon::ThreadPoolBuildErro
     builder.build_global()
 }
 
-/// Sizes candle's own thread pool for training beside this crate's kernels; call it first thing in
-/// `main`, before any thread starts (it sets environment variables, which candle reads when its pool
-/// starts). Leaves a variable the user has set alone.
+/// Sizes candle's own thread pool for training beside this crate's kernels. Leaves a variable the user
+/// has set alone.
+///
+/// # Safety
+///
+/// It sets environment variables (which candle reads when its pool starts): no other thread may read or
+/// write the environment while it runs. Call it first thing in `main`, before any thread is started.
 ///
 /// candle 0.11 runs its elementwise ops (the gradient sums inside `Tensor::backward`, a `zeros_like`
 /// and an `add` for every tensor of the graph) on a barrier pool of `CANDLE_NUM_THREADS` threads,
@@ -30,7 +34,7 @@ pub fn init_thread_pool(threads: usize) -> Result<(), rayon::ThreadPoolBuildErro
 /// `CANDLE_BARRIER_POOL_SPIN_LIMIT` to 0, so candle's workers share those ops and sleep between them:
 /// the time outside the kernels of a ResNet-18 step at 128 px on 2 cores went from ~100 to ~80 ms
 /// (`bench_train_step --profile`).
-pub fn configure_candle_threads(threads: usize) {
+pub unsafe fn configure_candle_threads(threads: usize) {
     let threads = match threads {
         0 => std::env::var("RAYON_NUM_THREADS").ok().and_then(|v| v.parse().ok()).filter(|&n: &usize| n > 0),
         n => Some(n),
@@ -38,7 +42,8 @@ pub fn configure_candle_threads(threads: usize) {
     .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     for (key, value) in [("CANDLE_NUM_THREADS", threads.to_string()), ("CANDLE_BARRIER_POOL_SPIN_LIMIT", "0".into())] {
         if std::env::var_os(key).is_none() {
-            // SAFETY (edition 2024 marks this unsafe): documented to run before any thread starts.
+            // SAFETY: the caller guarantees that no other thread touches the environment now (this
+            // function's contract); edition 2024 makes `set_var` itself unsafe for that reason.
             #[allow(unused_unsafe)]
             unsafe {
                 std::env::set_var(key, value)

@@ -8,7 +8,7 @@
 //! trainable variables and the method's other state ([`PretrainMethod::state_tensors`]: batch-norm running
 //! statistics, EMA targets, queues) and restores both on resume.
 //!
-//! How the six methods map onto the trait:
+//! How the eight methods map onto the trait:
 //! - SimCLR: views 0 and 1 → encoder + projector → NT-Xent; no `after_step`; state = BN buffers.
 //! - MoCo v2: query encoder trainable; key encoder + queue in `state_tensors`; `after_step` updates the key
 //!   encoder by EMA (the queue is pushed in `loss`, after the keys are computed, as in the paper).
@@ -16,6 +16,8 @@
 //!   EMA with a cosine momentum from `step / total_steps`.
 //! - SwAV: prototypes trainable (and normalised in `after_step`), optional queue in `state_tensors`; the
 //!   multi-crop views come in as several tensors of different sizes.
+//! - Barlow Twins and VICReg: as SimCLR (two views, encoder + projector, no `after_step`), with their own
+//!   losses on the cross-correlation or the variance, invariance and covariance terms.
 //! - DINO: student trainable, teacher and centre in `state_tensors`; teacher EMA in `after_step`.
 //! - SparK: the random masks come from [`StepContext::rng`] (recorded in checkpoints), so resumed runs draw
 //!   the same masks.
