@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use ctssl_augment::{Standardize, WindowStep};
 use ctssl_backbones::{ResNetConfig, Stem};
 use ctssl_io::HuWindow;
+use ctssl_study::permille;
 use ctssl_train::eval::{Augment, InputMapping, Selection};
-use ctssl_train::study::permille;
 use serde::{Deserialize, Serialize};
 
 use super::error::{PipelineError, Result};
