@@ -310,8 +310,10 @@ fn a_full_disk_is_an_error_naming_the_file_and_leaves_no_partial_file() {
     assert!(err.contains(&ckpt.display().to_string()), "the error names the file: {err}");
     assert!(err.contains("File too large"), "the error keeps the system's reason: {err}");
     assert!(!ckpt.exists(), "no partial checkpoint");
-    let stray: Vec<PathBuf> =
-        files(&run).into_iter().filter(|p| p.file_name().unwrap_or_default().to_string_lossy().starts_with(".tmp")).collect();
+    let stray: Vec<PathBuf> = files(&run)
+        .into_iter()
+        .filter(|p| p.file_name().unwrap_or_default().to_string_lossy().starts_with(".tmp"))
+        .collect();
     assert!(stray.is_empty(), "{stray:?}");
     for f in files(&run) {
         let name = f.file_name().unwrap_or_default().to_string_lossy().into_owned();

@@ -116,7 +116,8 @@ fn dicom_folders_and_a_labels_csv_make_tasks_and_bad_files_are_skipped_with_thei
         .collect();
     assert!(!labeled.is_empty());
     assert!(data.pool.slices.iter().all(|s| !labeled.contains(s.patient_id.as_str())), "a labeled patient in the pool");
-    let removed = format!("{} patient(s) of the labeled tasks found in the pre-training pool and removed", labeled.len());
+    let removed =
+        format!("{} patient(s) of the labeled tasks found in the pre-training pool and removed", labeled.len());
     assert!(data.description.contains(&removed), "{}", data.description);
     for t in &data.tasks {
         assert_eq!(t.classes, ["0", "1"]);

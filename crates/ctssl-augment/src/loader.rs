@@ -111,8 +111,7 @@ impl<S: SliceSource + 'static> Loader<S> {
                 rayon::ThreadPoolBuilder::new()
                     .num_threads(n.max(1))
                     .thread_name(|i| format!("ctssl-augment-{i}"))
-                    .build()
-                    ?,
+                    .build()?,
             )),
             None => None,
         };

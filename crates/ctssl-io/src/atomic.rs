@@ -51,7 +51,8 @@ mod tests {
         });
         assert!(matches!(failed, Err(IoError::Write { .. })));
         assert_eq!(std::fs::read(&path).unwrap(), b"second", "a failed write keeps the old file");
-        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        let names: Vec<_> =
+            std::fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, vec![std::ffi::OsString::from("index.json")], "no temporary file is left");
     }
 

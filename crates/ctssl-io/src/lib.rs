@@ -42,7 +42,9 @@ pub use cache::{BuildReport, CacheOptions, CachedSlice, HuView, SliceCache, Slic
 pub use datasets::{DatasetError, Intensity, LabeledDataset};
 pub use error::{IoError, Result};
 pub use files::list_files;
-pub use header::{error_chain, read_header, ImageHeader, ModalityLut, ModalityTransform, PixelLayout, PixelPadding, WindowPreset};
+pub use header::{
+    error_chain, read_header, ImageHeader, ModalityLut, ModalityTransform, PixelLayout, PixelPadding, WindowPreset,
+};
 pub use image_file::{read_grey_image, GreyImage, ImageFormat};
 pub use manifest::{
     Manifest, ManifestSlice, NonImageFile, PatientEntry, ScanSummary, SeriesEntry, SkippedFile, SliceEntry, SliceOrder,

@@ -103,7 +103,7 @@ impl PretrainMethod for Spark {
         let mask = self.masks.generate(n, h, w, mask_seed, ctx.step).map_err(train_error)?;
         let out = self.model.forward(x, &mask, true).map_err(train_error)?;
         if let Some(p) = &self.previews {
-            if ctx.step % p.every == 0 {
+            if ctx.step.is_multiple_of(p.every) {
                 std::fs::create_dir_all(&p.dir)
                     .map_err(|source| train_error(SparseError::Io { path: p.dir.clone(), source }))?;
                 let path = p.dir.join(format!("step_{:06}.png", ctx.step));
