@@ -17,7 +17,7 @@ use ctssl::pipeline::data::{dicom_data, phantom_data};
 use ctssl::pipeline::evaluate::{EvalPoint, Init};
 use ctssl::pipeline::finetune::{finetune_run, FinetuneJob};
 use ctssl::pipeline::StudyConfig;
-use ctssl::train::study::nested_subsets;
+use ctssl::study::nested_subsets;
 
 #[path = "common/alloc.rs"]
 mod alloc;

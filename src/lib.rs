@@ -16,5 +16,6 @@ pub use ctssl_io as io;
 pub use ctssl_kernels as kernels;
 pub use ctssl_phantom as phantom;
 pub use ctssl_sparse as sparse;
+pub use ctssl_study as study;
 pub use ctssl_train as train;
 pub mod pipeline;

@@ -20,8 +20,8 @@ use ctssl::pipeline::finetune::{finetune_run, FinetuneJob};
 use ctssl::pipeline::methods::RunShape;
 use ctssl::pipeline::pretrain::{pretrain, PretrainRequest};
 use ctssl::pipeline::{run_study, StudyConfig};
+use ctssl::study::nested_subsets;
 use ctssl::train::hold::{HELD_LINE, HOLD_ENV};
-use ctssl::train::study::nested_subsets;
 use ctssl::train::trainer::RunLength;
 
 const JOB_ENV: &str = "CTSSL_KILL_JOB";

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use ctssl::pipeline::{run_study, StudyConfig};
-use ctssl::train::study::ResultsTable;
+use ctssl::study::ResultsTable;
 
 fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("crates/ctssl-io/tests/data/paper-formats")

@@ -3,7 +3,7 @@
 //! refused in the same folder.
 
 use ctssl::pipeline::{run_study, StudyConfig};
-use ctssl::train::study::{Protocol, ResultsTable};
+use ctssl::study::{Protocol, ResultsTable};
 
 fn tiny() -> StudyConfig {
     let mut cfg = StudyConfig::preset("cpu-quick").unwrap();

@@ -1,13 +1,13 @@
 //! What a finished study concludes: every initialisation against random initialisation, paired by seed
-//! and Holm-corrected ([`ctssl_train::study::paired`]); the controls printed before any comparison
+//! and Holm-corrected ([`ctssl_study::paired`]); the controls printed before any comparison
 //! (learnability, precision, pre-training effect, negative control, shortcut); the limits of the
 //! conclusions; and the pre-training curves with their collapse monitors.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use ctssl_train::plot::{LineChart, Point, Series};
-use ctssl_train::study::{
+use ctssl_study::plot::{LineChart, Point, Series};
+use ctssl_study::{
     compare_to_baseline, position_shortcut_auc, Analysis, CheckRow, Comparison, Metric, Protocol, ResultRow, ALPHA,
 };
 

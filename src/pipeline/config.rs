@@ -8,8 +8,8 @@ use std::str::FromStr;
 use ctssl_augment::{Standardize, WindowStep};
 use ctssl_backbones::{ResNetArch, ResNetConfig, Stem};
 use ctssl_io::HuWindow;
+use ctssl_study::permille;
 use ctssl_train::eval::{Augment, InputMapping, Selection};
-use ctssl_train::study::permille;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::error::{PipelineError, Result};

@@ -34,6 +34,9 @@ pub enum PipelineError {
     /// Training or evaluation failed.
     #[error(transparent)]
     Train(#[from] ctssl_train::TrainError),
+    /// The study's protocol failed (subsets, results table, statistics, report, plots).
+    #[error(transparent)]
+    Study(#[from] ctssl_study::StudyError),
     /// A contrastive method failed.
     #[error(transparent)]
     Contrastive(#[from] ctssl_contrastive::ContrastiveError),

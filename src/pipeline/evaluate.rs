@@ -9,11 +9,11 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use ctssl_augment::Sampling;
 use ctssl_backbones::{LoadOptions, ResNet, ResNetConfig};
+use ctssl_study::{cluster_bootstrap_auc_se, FractionSubset, Protocol, ResultRow};
 use ctssl_train::eval::{
     extract_features, finetune, knn_predict, linear_probe, ClassificationReport, FinetuneConfig, KnnConfig,
     LinearProbeConfig,
 };
-use ctssl_train::study::{cluster_bootstrap_auc_se, FractionSubset, Protocol, ResultRow};
 
 use super::config::FinetuneSettings;
 use super::data::TaskData;

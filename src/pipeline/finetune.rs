@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 
 use candle_core::Device;
 use ctssl_backbones::ResNetConfig;
+use ctssl_study::{Protocol, ResultRow, ResultsTable};
 use ctssl_train::checkpoint::write_bytes_atomic;
 use ctssl_train::run_lock::RunLock;
-use ctssl_train::study::{Protocol, ResultRow, ResultsTable};
 
 use super::config::FinetuneSettings;
 use super::error::{PipelineError, Result};

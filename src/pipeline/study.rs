@@ -8,12 +8,12 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use candle_core::Device;
-use ctssl_train::checkpoint::write_bytes_atomic;
-use ctssl_train::run_lock::RunLock;
-use ctssl_train::study::{
+use ctssl_study::{
     nested_subsets, permille, write_checks, write_comparisons, write_report, NestedSubsets, Protocol, ResultsTable,
     RunFacts, RunKey,
 };
+use ctssl_train::checkpoint::write_bytes_atomic;
+use ctssl_train::run_lock::RunLock;
 use ctssl_train::trainer::RunLength;
 use indicatif::{ProgressBar, ProgressStyle};
 

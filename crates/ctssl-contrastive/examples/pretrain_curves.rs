@@ -134,7 +134,7 @@ fn mean(xs: &[f64]) -> f64 {
 /// Loss per method in a grid of panels (raw in light colour, moving average of 10 steps on top).
 fn plot(path: &Path, curves: &[(String, Vec<Point>)]) -> Result<(), Box<dyn Error>> {
     use plotters::prelude::*;
-    ctssl_train::plot::register_font();
+    ctssl_study::plot::register_font();
     let cols = 4;
     let rows = curves.len().div_ceil(cols);
     let root = BitMapBackend::new(path, (1200, 300 * rows as u32)).into_drawing_area();

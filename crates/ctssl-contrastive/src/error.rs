@@ -23,6 +23,7 @@ pub enum ContrastiveError {
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
     /// An error from the training core (optimizer, schedule, state loading).
+    #[cfg(feature = "methods")]
     #[error(transparent)]
     Train(#[from] ctssl_train::TrainError),
     /// An error from the backbone (construction, forward pass).

@@ -1,8 +1,12 @@
 //! Contrastive and joint-embedding pre-training pieces for ctssl: the losses of SimCLR, MoCo v2, BYOL,
 //! SwAV, Barlow Twins, VICReg and DINO, their heads (projection MLPs, predictor, prototypes), the MoCo key
-//! queue, the Sinkhorn-Knopp algorithm, and collapse monitors; and the methods themselves ([`methods`]) as
-//! `ctssl_train::method::PretrainMethod`s on a ResNet, named by [`ContrastiveMethod`], with [`build_method`]
-//! to make one and [`method_spec`] for its view recipe and default optimizer.
+//! queue, the Sinkhorn-Knopp algorithm, and collapse monitors; and the methods themselves (`methods`) as
+//! `ctssl_train::method::PretrainMethod`s on a ResNet, named by `ContrastiveMethod`, with `build_method`
+//! to make one and `method_spec` for its view recipe and default optimizer.
+//!
+//! The methods need the trainer and the backbones; they sit behind the default feature `methods`. With
+//! `default-features = false` the crate is the losses, heads, queue, Sinkhorn and monitors on candle and
+//! `ctssl-kernels` alone.
 //!
 //! Every loss takes candle tensors (`f32` or `f64`) and returns a scalar tensor differentiable in its
 //! inputs; softmax and log-softmax come from `ctssl_kernels::ops` (which have a backward pass). Teachers,
@@ -35,6 +39,7 @@ pub mod info_nce;
 pub mod jacobi;
 pub mod key_queue;
 pub mod linear;
+#[cfg(feature = "methods")]
 pub mod methods;
 pub mod nt_xent;
 pub mod projection_head;
@@ -55,6 +60,7 @@ pub use info_nce::info_nce;
 pub use jacobi::symmetric_eigenvalues;
 pub use key_queue::KeyQueue;
 pub use linear::Linear;
+#[cfg(feature = "methods")]
 pub use methods::{
     build_method, build_method_with, method_spec, BarlowTwins, BarlowTwinsConfig, Byol, ByolConfig, ContrastiveMethod,
     Dino, DinoConfig, MethodSpec, MocoV2, MocoV2Config, OptimizerChoice, OptimizerKind, Scale, SimClr, SimClrConfig,

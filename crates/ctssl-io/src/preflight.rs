@@ -579,7 +579,7 @@ impl Walker<'_> {
         // The parser reads binary values in whole units and would leave the rest of a length that is
         // not a multiple of the unit behind, misreading every element after it.
         let unit = value_unit(h.vr);
-        if h.len as usize % unit != 0 && h.tag != PIXEL_DATA {
+        if !(h.len as usize).is_multiple_of(unit) && h.tag != PIXEL_DATA {
             return Err(Fault::Malformed {
                 why: format!("{} of VR {:?} has {} bytes, not a multiple of {unit}", h.tag, h.vr, h.len),
                 skip_to: Some(end),

@@ -50,7 +50,7 @@ impl LightDecoder {
     /// A decoder from stride `total_stride` (a power of two) to full resolution.
     pub fn new(b: &mut ParamBuilder, total_stride: usize, width: usize, out_channels: usize) -> Result<Self> {
         let n = Self::block_count(total_stride)?;
-        if out_channels == 0 || width >> n == 0 || width % (1 << n) != 0 {
+        if out_channels == 0 || width >> n == 0 || !width.is_multiple_of(1 << n) {
             return Err(SparseError::InvalidConfig(format!(
                 "decoder width {width} must be a positive multiple of 2^{n}, and out_channels ({out_channels}) at least 1"
             )));

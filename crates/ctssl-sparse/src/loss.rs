@@ -8,7 +8,7 @@ use crate::mask::Mask;
 /// `[N, C, H, W]` → `[N, L, p·p·C]` with `L = (H / p) · (W / p)` patches in row-major order.
 pub fn patchify(x: &Tensor, patch: usize) -> Result<Tensor> {
     let dims = x.dims();
-    if dims.len() != 4 || patch == 0 || dims[2] % patch != 0 || dims[3] % patch != 0 {
+    if dims.len() != 4 || patch == 0 || !dims[2].is_multiple_of(patch) || !dims[3].is_multiple_of(patch) {
         return Err(SparseError::InvalidInput(format!("cannot patchify {dims:?} with patch {patch}")));
     }
     let (n, c, h, w) = (dims[0], dims[1], dims[2] / patch, dims[3] / patch);

@@ -52,7 +52,7 @@ impl MaskGenerator {
         if batch == 0 || height == 0 || width == 0 {
             return Err(SparseError::InvalidInput(format!("empty mask request {batch}×{height}×{width}")));
         }
-        if height % self.patch != 0 || width % self.patch != 0 {
+        if !height.is_multiple_of(self.patch) || !width.is_multiple_of(self.patch) {
             return Err(SparseError::InvalidInput(format!(
                 "image size {height}×{width} is not divisible by the mask patch {}",
                 self.patch
@@ -148,7 +148,7 @@ impl Mask {
     /// The mask at a feature map of the given stride (a divisor of the patch): each cell repeated
     /// `patch / stride` times along both axes, `[N, 1, H / stride, W / stride]`.
     pub fn at_stride(&self, stride: usize, dtype: DType, device: &Device) -> Result<Tensor> {
-        if stride == 0 || self.patch % stride != 0 {
+        if stride == 0 || !self.patch.is_multiple_of(stride) {
             return Err(SparseError::InvalidInput(format!(
                 "stride {stride} does not divide the mask patch {}",
                 self.patch
@@ -168,7 +168,7 @@ impl Mask {
         let mut levels = Vec::new();
         let mut stride = 1;
         while stride <= self.patch {
-            if self.patch % stride == 0 {
+            if self.patch.is_multiple_of(stride) {
                 levels.push((stride, self.at_stride(stride, dtype, device)?));
             }
             stride *= 2;

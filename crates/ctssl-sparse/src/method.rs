@@ -98,7 +98,7 @@ impl PretrainMethod for Spark {
         let mask = self.masks.generate(n, h, w, mask_seed, ctx.step).map_err(TrainError::from)?;
         let out = self.model.forward(x, &mask, true).map_err(TrainError::from)?;
         if let Some(p) = &self.previews {
-            if ctx.step % p.every == 0 {
+            if ctx.step.is_multiple_of(p.every) {
                 std::fs::create_dir_all(&p.dir)
                     .map_err(|source| TrainError::from(SparseError::Io { path: p.dir.clone(), source }))?;
                 let path = p.dir.join(format!("step_{:06}.png", ctx.step));

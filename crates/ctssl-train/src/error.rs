@@ -25,14 +25,6 @@ pub enum TrainError {
         /// The method crate's error.
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    /// A plot could not be drawn or written.
-    #[error("cannot plot {path}")]
-    Plot {
-        /// The image file.
-        path: PathBuf,
-        /// The plotting library's error.
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
     /// A file-system operation failed.
     #[error("i/o on {path}")]
     Io {

@@ -48,12 +48,10 @@ pub mod hold;
 pub mod method;
 pub mod metrics;
 pub mod optim;
-pub mod plot;
 pub mod progress;
 pub mod run_lock;
 pub mod schedule;
 pub mod stats;
-pub mod study;
 pub mod trainer;
 
 pub use error::{Result, TrainError};

@@ -82,7 +82,7 @@ pub const MONITOR_NAMES: [&str; 4] = ["monitor_std", "monitor_rank", "monitor_al
 /// The collapse monitors of two views' embeddings as log entries (see [`MONITOR_NAMES`]), when `step` is a
 /// multiple of `every` (never when `every` is 0).
 pub(crate) fn collapse_logs(z1: &Tensor, z2: &Tensor, step: u64, every: u64) -> TrainResult<Vec<(String, f64)>> {
-    if every == 0 || step % every != 0 {
+    if every == 0 || !step.is_multiple_of(every) {
         return Ok(Vec::new());
     }
     let r = CollapseReport::new(z1, z2)?;

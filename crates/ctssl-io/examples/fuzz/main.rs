@@ -275,7 +275,7 @@ fn supervise(args: &Args) -> Result<(), String> {
         std::fs::write(&list_path, &list).map_err(|e| format!("{}: {e}", list_path.display()))?;
         run_batch(args, &exe, &list, &work, &inputs, &options, &failures, &mut stats)?;
         batch_no += 1;
-        if batch_no % 20 == 0 {
+        if batch_no.is_multiple_of(20) {
             eprintln!(
                 "fuzz: {} inputs, {} panics, {} aborts, {} hangs, {} over the memory bound, {:.0} s",
                 stats.inputs,

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::results::{permille, Protocol, ResultRow};
-use crate::stats::{mean_ci95, MeanCi};
+use crate::results::{permille, Protocol, ResultRow};
+use ctssl_train::stats::{mean_ci95, MeanCi};
 
 /// A metric of the study's rows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -158,7 +158,7 @@ mod tests {
     use super::*;
 
     fn row(init: &str, fraction: f64, seed: u64, auc: f64) -> ResultRow {
-        crate::study::fixtures::row("head", init, fraction, seed, auc)
+        crate::fixtures::row("head", init, fraction, seed, auc)
     }
 
     #[test]

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::error::{Result, TrainError};
-use crate::eval::ClassificationReport;
+use crate::error::{Result, StudyError};
+use ctssl_train::eval::ClassificationReport;
 
 /// Standard error of the test ROC-AUC of class probabilities `probs: [n, k]` under resampling of whole
 /// patients (`clusters[i]`: the patient of sample `i`; slices of one patient are not independent), from
@@ -24,7 +24,7 @@ pub fn cluster_bootstrap_auc_se(
 ) -> Result<Option<f64>> {
     let n = labels.len();
     if probs.len() != n * k || clusters.len() != n || reps < 2 {
-        return Err(TrainError::InvalidArgument(format!(
+        return Err(StudyError::InvalidArgument(format!(
             "bootstrap: {} scores, {n} labels, {} clusters, {reps} draws",
             probs.len(),
             clusters.len()
@@ -72,7 +72,7 @@ pub fn position_shortcut_auc(
     bins: usize,
 ) -> Result<Option<f64>> {
     if train_pos.len() != train_labels.len() || test_pos.len() != test_labels.len() || bins == 0 {
-        return Err(TrainError::InvalidArgument("shortcut check: positions and labels differ in length".into()));
+        return Err(StudyError::InvalidArgument("shortcut check: positions and labels differ in length".into()));
     }
     let bin = |x: f64| ((x.clamp(0.0, 1.0) * bins as f64) as usize).min(bins - 1);
     let (mut pos, mut all) = (vec![1.0; bins], vec![2.0; bins]); // a Laplace prior of one positive in two
@@ -122,7 +122,7 @@ pub fn checks_csv(checks: &[CheckRow]) -> String {
 /// Writes `checks.csv` into `dir` atomically.
 pub fn write_checks(dir: &Path, checks: &[CheckRow]) -> Result<PathBuf> {
     let path = dir.join("checks.csv");
-    crate::checkpoint::write_bytes_atomic(&path, checks_csv(checks).as_bytes())?;
+    ctssl_train::checkpoint::write_bytes_atomic(&path, checks_csv(checks).as_bytes())?;
     Ok(path)
 }
 

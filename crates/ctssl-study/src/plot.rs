@@ -2,7 +2,7 @@
 //! font embedded in this crate, so no system font library is needed).
 //!
 //! ```no_run
-//! use ctssl_train::plot::{LineChart, Series};
+//! use ctssl_study::plot::{LineChart, Series};
 //! let chart = LineChart {
 //!     title: "lung: fine-tuning".into(),
 //!     x_label: "label fraction (%)".into(),
@@ -20,7 +20,7 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
-use crate::error::{Result, TrainError};
+use crate::error::{Result, StudyError};
 
 static FONT: &[u8] = include_bytes!("../assets/DejaVuSans.ttf");
 static REGISTER: Once = Once::new();
@@ -62,8 +62,8 @@ pub struct LineChart {
     pub series: Vec<Series>,
 }
 
-fn plot_error(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> TrainError {
-    TrainError::Plot { path: path.to_path_buf(), source: Box::new(e) }
+fn plot_error(path: &Path, e: impl std::error::Error + Send + Sync + 'static) -> StudyError {
+    StudyError::Plot { path: path.to_path_buf(), source: Box::new(e) }
 }
 
 /// A palette that stays distinguishable for up to ten lines.
@@ -119,7 +119,7 @@ impl LineChart {
         root.fill(&WHITE).map_err(|e| plot_error(path, e))?;
         let ((x0, x1), (y0, y1)) = self
             .ranges()
-            .ok_or_else(|| TrainError::InvalidArgument(format!("{}: no finite point to plot", path.display())))?;
+            .ok_or_else(|| StudyError::InvalidArgument(format!("{}: no finite point to plot", path.display())))?;
         let mut builder = ChartBuilder::on(&root);
         builder.caption(&self.title, ("sans-serif", 22)).margin(12).x_label_area_size(42).y_label_area_size(58);
         macro_rules! body {
@@ -182,7 +182,7 @@ impl LineChart {
         let png = stem.with_extension("png");
         let svg = stem.with_extension("svg");
         if let Some(dir) = stem.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| TrainError::io(dir, e))?;
+            std::fs::create_dir_all(dir).map_err(|e| StudyError::io(dir, e))?;
         }
         self.draw(BitMapBackend::new(&png, (900, 600)).into_drawing_area(), &png)?;
         self.draw(SVGBackend::new(&svg, (900, 600)).into_drawing_area(), &svg)?;

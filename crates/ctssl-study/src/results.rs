@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, TrainError};
+use crate::error::{Result, StudyError};
 
 /// How an initialisation was evaluated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -37,7 +37,7 @@ impl Protocol {
             "finetune" => Ok(Protocol::Finetune),
             "linear_probe" => Ok(Protocol::LinearProbe),
             "knn" => Ok(Protocol::Knn),
-            other => Err(TrainError::InvalidArgument(format!("unknown protocol `{other}`"))),
+            other => Err(StudyError::InvalidArgument(format!("unknown protocol `{other}`"))),
         }
     }
 }
@@ -136,7 +136,7 @@ impl ResultRow {
     fn from_csv(line: &str, line_no: usize) -> Result<Self> {
         let f: Vec<&str> = line.split(',').collect();
         let bad =
-            |what: &str| TrainError::InvalidArgument(format!("results.csv line {line_no}: bad {what} in `{line}`"));
+            |what: &str| StudyError::InvalidArgument(format!("results.csv line {line_no}: bad {what} in `{line}`"));
         if f.len() != 15 {
             return Err(bad("number of fields"));
         }
@@ -175,14 +175,14 @@ impl ResultsTable {
         let text = match std::fs::read_to_string(path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Self::default()),
-            Err(e) => return Err(TrainError::Io { path: path.to_path_buf(), source: e }),
+            Err(e) => return Err(StudyError::Io { path: path.to_path_buf(), source: e }),
         };
         let mut lines = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty());
         match lines.next() {
             None => return Ok(Self::default()),
             Some((_, h)) if h.trim() == HEADER => {}
             Some(_) => {
-                return Err(TrainError::InvalidArgument(format!(
+                return Err(StudyError::InvalidArgument(format!(
                     "{} does not start with the study's header `{HEADER}`",
                     path.display()
                 )))
@@ -199,7 +199,7 @@ impl ResultsTable {
         for r in &self.rows {
             let _ = writeln!(text, "{}", r.to_csv());
         }
-        crate::checkpoint::write_bytes_atomic(path, text.as_bytes())
+        Ok(ctssl_train::checkpoint::write_bytes_atomic(path, text.as_bytes())?)
     }
 
     /// The runs already done.
@@ -220,7 +220,7 @@ mod tests {
     use super::*;
 
     fn row(init: &str, fraction: f64, seed: u64, auc: f64) -> ResultRow {
-        crate::study::fixtures::row("lung", init, fraction, seed, auc)
+        crate::fixtures::row("lung", init, fraction, seed, auc)
     }
 
     #[test]

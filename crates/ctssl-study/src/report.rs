@@ -8,12 +8,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use super::controls::CheckRow;
-use super::paired::{Comparison, ALPHA};
-use super::results::{permille, Protocol, ResultRow};
-use super::summary::{aggregate, robustness, Cell, Metric};
+use crate::controls::CheckRow;
 use crate::error::Result;
+use crate::paired::{Comparison, ALPHA};
 use crate::plot::{LineChart, Series};
+use crate::results::{permille, Protocol, ResultRow};
+use crate::summary::{aggregate, robustness, Cell, Metric};
 
 /// What the report says about the run besides the results (`("backbone", "resnet_tiny")` ...), in order.
 pub type RunFacts = Vec<(String, String)>;
@@ -221,7 +221,7 @@ pub fn write_report(
         }
     }
     let path = run_dir.join("report.md");
-    crate::checkpoint::write_bytes_atomic(&path, md.as_bytes())?;
+    ctssl_train::checkpoint::write_bytes_atomic(&path, md.as_bytes())?;
     Ok(path)
 }
 
@@ -320,7 +320,7 @@ fn write_comparisons(md: &mut String, comparisons: &[Comparison]) {
 mod tests {
     use super::*;
 
-    use crate::study::fixtures::row;
+    use crate::fixtures::row;
 
     #[test]
     fn report_names_the_method_that_holds_up_and_writes_plots() {
@@ -336,7 +336,7 @@ mod tests {
         let facts = vec![("backbone".to_string(), "resnet_tiny".to_string())];
         let mut skipped = BTreeMap::new();
         skipped.insert("lung".to_string(), vec!["1 %: the same 2 patients as the 5 % subset".to_string()]);
-        let comparisons = crate::study::compare_to_baseline(&rows, Metric::RocAuc, "random", &[]).unwrap();
+        let comparisons = crate::compare_to_baseline(&rows, Metric::RocAuc, "random", &[]).unwrap();
         let analysis = Analysis { comparisons, ..Analysis::default() };
         let path = write_report(dir.path(), &rows, &facts, &skipped, &analysis).unwrap();
         let md = std::fs::read_to_string(path).unwrap();

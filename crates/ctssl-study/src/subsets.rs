@@ -16,7 +16,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Result, TrainError};
+use crate::error::{Result, StudyError};
 
 /// One training subset of the study.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,13 +54,13 @@ pub struct NestedSubsets {
 /// the full training set has, or would hold exactly the patients of the next larger fraction.
 pub fn nested_subsets(patients: &[String], labels: &[u32], fractions: &[f64], seed: u64) -> Result<NestedSubsets> {
     if patients.len() != labels.len() {
-        return Err(TrainError::InvalidArgument(format!("{} patient IDs for {} labels", patients.len(), labels.len())));
+        return Err(StudyError::InvalidArgument(format!("{} patient IDs for {} labels", patients.len(), labels.len())));
     }
     if patients.is_empty() {
-        return Err(TrainError::InvalidArgument("no training slices to draw subsets from".into()));
+        return Err(StudyError::InvalidArgument("no training slices to draw subsets from".into()));
     }
     if let Some(bad) = fractions.iter().find(|f| !(f.is_finite() && **f > 0.0 && **f <= 1.0)) {
-        return Err(TrainError::InvalidArgument(format!("label fraction {bad} is not in (0, 1]")));
+        return Err(StudyError::InvalidArgument(format!("label fraction {bad} is not in (0, 1]")));
     }
     let mut classes_of: BTreeMap<&str, BTreeSet<u32>> = BTreeMap::new();
     for (p, &l) in patients.iter().zip(labels) {

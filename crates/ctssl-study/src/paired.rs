@@ -14,9 +14,9 @@ use std::path::Path;
 
 use statrs::distribution::{ContinuousCDF, StudentsT};
 
-use super::results::{permille, Protocol, ResultRow};
-use super::summary::Metric;
-use crate::error::{Result, TrainError};
+use crate::error::{Result, StudyError};
+use crate::results::{permille, Protocol, ResultRow};
+use crate::summary::Metric;
 
 /// Significance level of every claim in a report (family-wise, after Holm's correction).
 pub const ALPHA: f64 = 0.05;
@@ -47,7 +47,7 @@ impl PairedTest {
 /// is not finite are left out (`n` says how many remain); no pair left is an error.
 pub fn paired_t(a: &[f64], b: &[f64]) -> Result<PairedTest> {
     if a.len() != b.len() {
-        return Err(TrainError::InvalidArgument(format!(
+        return Err(StudyError::InvalidArgument(format!(
             "paired values of unequal length ({} and {})",
             a.len(),
             b.len()
@@ -56,7 +56,7 @@ pub fn paired_t(a: &[f64], b: &[f64]) -> Result<PairedTest> {
     let d: Vec<f64> = a.iter().zip(b).filter(|(x, y)| x.is_finite() && y.is_finite()).map(|(x, y)| x - y).collect();
     let n = d.len();
     if n == 0 {
-        return Err(TrainError::InvalidArgument("no pair with both values defined".into()));
+        return Err(StudyError::InvalidArgument("no pair with both values defined".into()));
     }
     let mean_diff = d.iter().sum::<f64>() / n as f64;
     if n == 1 {
@@ -69,7 +69,7 @@ pub fn paired_t(a: &[f64], b: &[f64]) -> Result<PairedTest> {
     }
     let se = sd / (n as f64).sqrt();
     let t = StudentsT::new(0.0, 1.0, (n - 1) as f64)
-        .map_err(|e| TrainError::InvalidArgument(format!("Student t with {} degrees of freedom: {e}", n - 1)))?;
+        .map_err(|e| StudyError::InvalidArgument(format!("Student t with {} degrees of freedom: {e}", n - 1)))?;
     let q = t.inverse_cdf(0.975);
     let p = (2.0 * t.sf((mean_diff / se).abs())).min(1.0);
     Ok(PairedTest { n, mean_diff, sd_diff: Some(sd), ci: Some((mean_diff - q * se, mean_diff + q * se)), p: Some(p) })
@@ -215,14 +215,14 @@ pub fn comparisons_csv(comparisons: &[Comparison]) -> String {
 /// Writes `comparisons.csv` into `dir` atomically.
 pub fn write_comparisons(dir: &Path, comparisons: &[Comparison]) -> Result<std::path::PathBuf> {
     let path = dir.join("comparisons.csv");
-    crate::checkpoint::write_bytes_atomic(&path, comparisons_csv(comparisons).as_bytes())?;
+    ctssl_train::checkpoint::write_bytes_atomic(&path, comparisons_csv(comparisons).as_bytes())?;
     Ok(path)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::study::fixtures::row;
+    use crate::fixtures::row;
 
     fn close(a: f64, b: f64, tol: f64) -> bool {
         (a - b).abs() <= tol * b.abs().max(1e-300)
