@@ -14,6 +14,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 use ctssl::pipeline::data::phantom_data;
 use ctssl::pipeline::evaluate::{EvalPoint, Init};
 use ctssl::pipeline::finetune::{finetune_run, FinetuneJob};
@@ -34,30 +36,11 @@ const FILE_LIMIT_ENV: &str = "CTSSL_KILL_FILE_LIMIT";
 /// checkpoint every 4) and evaluations (2 seeds × 2 fractions × 3 protocols × 2 initialisations) to kill
 /// in the middle of each.
 fn config() -> StudyConfig {
-    let mut cfg = StudyConfig::preset("cpu-quick").unwrap();
-    cfg.data.train_patients = Some(4);
-    cfg.data.val_patients = Some(2);
-    cfg.data.test_patients = Some(3);
-    cfg.data.pretrain_torso_patients = Some(2);
-    cfg.data.pretrain_head_patients = Some(1);
-    cfg.data.torso_slices = Some(6);
-    cfg.data.head_slices = Some(4);
-    cfg.data.phantom_image_size = Some(32);
-    cfg.model.image_size = 32;
-    cfg.model.base_width = 4;
+    let mut cfg = common::tiny();
     cfg.pretrain.methods = vec!["spark".parse().unwrap()];
     cfg.pretrain.epochs = 3;
     cfg.pretrain.batch_size = 4;
     cfg.pretrain.checkpoint_every = 4;
-    cfg.finetune.steps = 4;
-    cfg.finetune.eval_every = 2;
-    cfg.finetune.probe_epochs = 5;
-    cfg.finetune.knn_k = 5;
-    cfg.protocol.tasks = vec!["head".into()];
-    cfg.protocol.fractions = vec![1.0, 0.5];
-    cfg.protocol.finetune_fractions = None;
-    cfg.protocol.seeds = vec![0, 1];
-    cfg.protocol.finetune_seeds = None;
     cfg.protocol.negative_control = false;
     cfg
 }

@@ -149,19 +149,8 @@ pub struct EvalPoint<'a> {
 }
 
 /// Fine-tunes a fresh classifier from `init` on the subset (the same budget, schedule and selection for
-/// every initialisation) and scores it on the test split.
-pub fn finetune_point(
-    p: EvalPoint<'_>,
-    init: &Init,
-    backbone: &ResNetConfig,
-    settings: &FinetuneSettings,
-    image_size: usize,
-    device: &Device,
-) -> Result<ResultRow> {
-    Ok(finetune_model(p, init, backbone, settings, image_size, device)?.0)
-}
-
-/// [`finetune_point`], also returning the fine-tuned classifier (it holds the weights of the kept check).
+/// every initialisation) and scores it on the test split; returns the row and the fine-tuned classifier
+/// (it holds the weights of the kept check).
 pub fn finetune_model(
     p: EvalPoint<'_>,
     init: &Init,

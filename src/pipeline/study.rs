@@ -21,7 +21,7 @@ use super::analysis::{analyse, RANDOM, RANDOM_CONTROL};
 use super::config::{DataSource, StudyConfig};
 use super::data::{dicom_data, phantom_data, StudyData};
 use super::error::{PipelineError, Result};
-use super::evaluate::{finetune_point, knn_point, probe_point, task_features, EvalPoint, Init, TaskFeatures};
+use super::evaluate::{finetune_model, knn_point, probe_point, task_features, EvalPoint, Init, TaskFeatures};
 use super::methods::RunShape;
 use super::pretrain::{pretrain, PretrainRequest};
 
@@ -325,7 +325,7 @@ fn evaluate_all(
                         pb.set_message(format!("{} {name}", task.name));
                         let row = match p {
                             Protocol::Finetune => {
-                                finetune_point(point, init, backbone, &cfg.finetune, cfg.model.image_size, device)?
+                                finetune_model(point, init, backbone, &cfg.finetune, cfg.model.image_size, device)?.0
                             }
                             Protocol::LinearProbe | Protocol::Knn => {
                                 let fseed = if init.seeded() { seed } else { 0 };
