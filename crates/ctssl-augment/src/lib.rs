@@ -35,6 +35,8 @@
 //! # Ok::<(), ctssl_augment::AugmentError>(())
 //! ```
 
+#![forbid(unsafe_code)]
+
 pub mod blur;
 pub mod collate;
 pub mod crop;

@@ -26,7 +26,8 @@
 //! # Ok(())
 //! # }
 //! ```
-#![warn(missing_docs)]
+
+#![forbid(unsafe_code)]
 
 pub mod barlow_twins;
 pub mod batch_norm1d;

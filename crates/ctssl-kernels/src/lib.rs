@@ -43,8 +43,6 @@
 //!
 //! [`profile`] times the kernels by kind of work when switched on (`CTSSL_KERNEL_PROFILE=1`).
 
-#![warn(missing_docs)]
-
 pub mod cpu;
 pub mod error;
 pub mod ops;

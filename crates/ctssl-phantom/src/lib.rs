@@ -19,7 +19,7 @@
 //! # Ok::<(), ctssl_phantom::PhantomError>(())
 //! ```
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod builder;
 pub mod config;

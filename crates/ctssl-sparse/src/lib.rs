@@ -30,7 +30,7 @@
 //! # }
 //! ```
 
-#![warn(missing_docs)]
+#![forbid(unsafe_code)]
 
 pub mod batch_norm;
 pub mod config;

@@ -29,7 +29,8 @@
 //! # Ok(())
 //! # }
 //! ```
-#![warn(missing_docs)]
+
+#![forbid(unsafe_code)]
 
 pub mod controls;
 pub mod error;

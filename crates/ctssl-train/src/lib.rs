@@ -37,7 +37,8 @@
 //! # Ok(())
 //! # }
 //! ```
-#![warn(missing_docs)]
+
+#![forbid(unsafe_code)]
 
 pub mod checkpoint;
 pub mod csv_log;
