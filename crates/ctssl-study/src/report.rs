@@ -150,66 +150,9 @@ pub fn write_report(
     for &task in &tasks {
         let _ = writeln!(md, "## {task}\n");
         for &protocol in &protocols {
-            let r = robustness(auc, task, protocol);
-            if !r.is_empty() {
-                let _ = writeln!(md, "### {} — robustness (descriptive)\n", protocol.name().replace('_', " "));
-                let _ = writeln!(
-                    md,
-                    "| initialisation | AUC, all labels | AUC, {} | retained | mean over fractions |",
-                    percent(r[0].smallest_fraction)
-                );
-                let _ = writeln!(md, "|---|---|---|---|---|");
-                for x in &r {
-                    let _ = writeln!(
-                        md,
-                        "| {} | {:.3} | {:.3} | {:.0} % | {:.3} |",
-                        x.init,
-                        x.full,
-                        x.smallest,
-                        x.retained * 100.0,
-                        x.mean_over_fractions
-                    );
-                }
-                let _ = writeln!(md);
-            }
+            write_robustness(&mut md, auc, task, protocol);
             for metric in Metric::ALL {
-                let cells = &per_metric[metric.name()];
-                let mine: Vec<&Cell> = cells.iter().filter(|c| c.task == task && c.protocol == protocol).collect();
-                if mine.is_empty() {
-                    continue;
-                }
-                let stem = run_dir.join("plots").join(format!("{task}_{}_{}", protocol.name(), metric.name()));
-                let chart = chart(cells, task, protocol, metric);
-                if chart.series.iter().any(|s| !s.points.is_empty()) {
-                    chart.save(&stem)?;
-                }
-                if metric != Metric::RocAuc && metric != Metric::Accuracy {
-                    continue;
-                }
-                let inits: BTreeSet<&str> = mine.iter().map(|c| c.init.as_str()).collect();
-                let mut fractions: Vec<u32> = mine.iter().map(|c| permille(c.fraction)).collect();
-                fractions.sort_unstable_by(|a, b| b.cmp(a));
-                fractions.dedup();
-                let _ = writeln!(md, "### {}, {}\n", protocol.name().replace('_', " "), metric.label());
-                let name = stem.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
-                let _ = writeln!(md, "![{task} {} {}](plots/{name}.png)\n", protocol.name(), metric.name());
-                let _ = write!(md, "| labels | patients |");
-                for i in &inits {
-                    let _ = write!(md, " {i} |");
-                }
-                let _ = writeln!(md);
-                let _ = writeln!(md, "|---|---|{}", "---|".repeat(inits.len()));
-                for f in fractions {
-                    let row_cells: Vec<&&Cell> = mine.iter().filter(|c| permille(c.fraction) == f).collect();
-                    let patients = row_cells.first().map_or(0.0, |c| c.train_patients);
-                    let _ = write!(md, "| {} | {:.0} |", percent(f as f64 / 1000.0), patients);
-                    for i in &inits {
-                        let c = row_cells.iter().find(|c| c.init == *i).map(|c| **c);
-                        let _ = write!(md, " {} |", fmt_cell(c));
-                    }
-                    let _ = writeln!(md);
-                }
-                let _ = writeln!(md);
+                write_metric(&mut md, run_dir, &per_metric[metric.name()], task, protocol, metric)?;
             }
         }
         if let Some(s) = skipped.get(task).filter(|s| !s.is_empty()) {
@@ -223,6 +166,82 @@ pub fn write_report(
     let path = run_dir.join("report.md");
     ctssl_train::checkpoint::write_bytes_atomic(&path, md.as_bytes())?;
     Ok(path)
+}
+
+/// The descriptive robustness table of one task and protocol (nothing when there is no AUC).
+fn write_robustness(md: &mut String, auc: &[Cell], task: &str, protocol: Protocol) {
+    let r = robustness(auc, task, protocol);
+    if r.is_empty() {
+        return;
+    }
+    let _ = writeln!(md, "### {} — robustness (descriptive)\n", protocol.name().replace('_', " "));
+    let _ = writeln!(
+        md,
+        "| initialisation | AUC, all labels | AUC, {} | retained | mean over fractions |",
+        percent(r[0].smallest_fraction)
+    );
+    let _ = writeln!(md, "|---|---|---|---|---|");
+    for x in &r {
+        let _ = writeln!(
+            md,
+            "| {} | {:.3} | {:.3} | {:.0} % | {:.3} |",
+            x.init,
+            x.full,
+            x.smallest,
+            x.retained * 100.0,
+            x.mean_over_fractions
+        );
+    }
+    let _ = writeln!(md);
+}
+
+/// One metric of one task and protocol: its plot (every metric) and, for ROC-AUC and accuracy, its table
+/// of cells by label fraction and initialisation.
+fn write_metric(
+    md: &mut String,
+    run_dir: &Path,
+    cells: &[Cell],
+    task: &str,
+    protocol: Protocol,
+    metric: Metric,
+) -> Result<()> {
+    let mine: Vec<&Cell> = cells.iter().filter(|c| c.task == task && c.protocol == protocol).collect();
+    if mine.is_empty() {
+        return Ok(());
+    }
+    let stem = run_dir.join("plots").join(format!("{task}_{}_{}", protocol.name(), metric.name()));
+    let chart = chart(cells, task, protocol, metric);
+    if chart.series.iter().any(|s| !s.points.is_empty()) {
+        chart.save(&stem)?;
+    }
+    if metric != Metric::RocAuc && metric != Metric::Accuracy {
+        return Ok(());
+    }
+    let inits: BTreeSet<&str> = mine.iter().map(|c| c.init.as_str()).collect();
+    let mut fractions: Vec<u32> = mine.iter().map(|c| permille(c.fraction)).collect();
+    fractions.sort_unstable_by(|a, b| b.cmp(a));
+    fractions.dedup();
+    let _ = writeln!(md, "### {}, {}\n", protocol.name().replace('_', " "), metric.label());
+    let name = stem.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let _ = writeln!(md, "![{task} {} {}](plots/{name}.png)\n", protocol.name(), metric.name());
+    let _ = write!(md, "| labels | patients |");
+    for i in &inits {
+        let _ = write!(md, " {i} |");
+    }
+    let _ = writeln!(md);
+    let _ = writeln!(md, "|---|---|{}", "---|".repeat(inits.len()));
+    for f in fractions {
+        let row_cells: Vec<&&Cell> = mine.iter().filter(|c| permille(c.fraction) == f).collect();
+        let patients = row_cells.first().map_or(0.0, |c| c.train_patients);
+        let _ = write!(md, "| {} | {:.0} |", percent(f as f64 / 1000.0), patients);
+        for i in &inits {
+            let c = row_cells.iter().find(|c| c.init == *i).map(|c| **c);
+            let _ = write!(md, " {} |", fmt_cell(c));
+        }
+        let _ = writeln!(md);
+    }
+    let _ = writeln!(md);
+    Ok(())
 }
 
 fn write_controls(md: &mut String, checks: &[CheckRow]) {
