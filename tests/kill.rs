@@ -105,6 +105,7 @@ fn run_job(job: &str, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
 #[ignore = "the child process of the kill tests; runs only with CTSSL_KILL_JOB set"]
 fn child() {
     let (Ok(job), Ok(out)) = (std::env::var(JOB_ENV), std::env::var(OUT_ENV)) else { return };
+    #[cfg(unix)]
     if let Some(limit) = std::env::var(FILE_LIMIT_ENV).ok().and_then(|l| l.parse::<u64>().ok()) {
         limit_file_size(limit);
     }
@@ -114,6 +115,7 @@ fn child() {
 }
 
 /// Makes every write past `bytes` into one file fail (EFBIG) instead of killing the process (SIGXFSZ).
+#[cfg(unix)]
 fn limit_file_size(bytes: u64) {
     // SAFETY: plain system calls on this process with valid arguments; no memory is shared with them.
     unsafe {
@@ -284,6 +286,7 @@ fn a_second_process_on_a_run_folder_in_use_is_refused() {
 }
 
 #[test]
+#[cfg(unix)]
 fn a_full_disk_is_an_error_naming_the_file_and_leaves_no_partial_file() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("run");
@@ -322,6 +325,7 @@ fn an_unwritable_run_folder_is_an_error_naming_it() {
 }
 
 /// [`spawn`] with every file of the child limited to `bytes`; standard error is piped.
+#[cfg(unix)]
 fn spawn_with_file_limit(job: &str, out: &Path, bytes: u64) -> Child {
     let mut cmd = Command::new(std::env::current_exe().unwrap());
     cmd.args(["child", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
