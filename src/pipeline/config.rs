@@ -427,7 +427,8 @@ impl StudyConfig {
 
     /// Parses a configuration from TOML text (`origin` names it in errors).
     pub fn from_toml(text: &str, origin: &str) -> Result<Self> {
-        let cfg: StudyConfig = toml::from_str(text).map_err(|e| PipelineError::Config(format!("{origin}: {e}")))?;
+        let cfg: StudyConfig =
+            toml::from_str(text).map_err(|source| PipelineError::Toml { origin: origin.into(), source })?;
         cfg.validate()?;
         Ok(cfg)
     }
@@ -440,7 +441,7 @@ impl StudyConfig {
 
     /// The configuration as TOML (written to the run folder as `config.toml`).
     pub fn to_toml(&self) -> Result<String> {
-        toml::to_string_pretty(self).map_err(|e| PipelineError::Config(format!("cannot write the config: {e}")))
+        toml::to_string_pretty(self).map_err(PipelineError::TomlWrite)
     }
 
     /// Checks ranges and names.
@@ -577,7 +578,8 @@ mod tests {
             (r#"views = "ct""#, r#"views = "laterality""#, "laterality", "study, own, ct"),
         ] {
             assert!(smoke.contains(good), "{good}");
-            let e = StudyConfig::from_toml(&smoke.replace(good, bad), "smoke.toml").unwrap_err().to_string();
+            let e = StudyConfig::from_toml(&smoke.replace(good, bad), "smoke.toml").unwrap_err();
+            let e = crate::pipeline::error::report(&e);
             // the file, the line, the name and the valid names
             assert!(e.contains("smoke.toml") && e.contains("line") && e.contains(typo) && e.contains(known), "{e}");
         }
@@ -595,7 +597,8 @@ mod tests {
         assert_eq!(StudyConfig::from_toml(&written, "again").unwrap(), cfg);
         // two spellings of one method
         let twice = smoke.replace(r#"methods = ["spark", "moco_v2"]"#, r#"methods = ["moco", "moco_v2"]"#);
-        let e = StudyConfig::from_toml(&twice, "twice").unwrap_err().to_string();
+        let e = StudyConfig::from_toml(&twice, "twice").unwrap_err();
+        let e = crate::pipeline::error::report(&e);
         assert!(e.contains("moco_v2") && e.contains("twice"), "{e}");
     }
 
@@ -603,13 +606,15 @@ mod tests {
     fn a_setting_of_the_other_source_is_an_error_not_ignored() {
         let mut cfg = StudyConfig::preset("cpu-quick").unwrap();
         cfg.data.val_fraction = Some(0.2);
-        let e = cfg.validate().unwrap_err().to_string();
+        let e = cfg.validate().unwrap_err();
+        let e = crate::pipeline::error::report(&e);
         assert!(e.contains("val_fraction") && e.contains("dicom"), "{e}");
         let mut cfg = StudyConfig::preset("cpu-quick").unwrap();
         cfg.data.use_dicom(None, Some("labels.csv".into()));
         cfg.validate().unwrap();
         cfg.data.test_patients = Some(10);
-        let e = cfg.validate().unwrap_err().to_string();
+        let e = cfg.validate().unwrap_err();
+        let e = crate::pipeline::error::report(&e);
         assert!(e.contains("test_patients") && e.contains("phantom"), "{e}");
         let mut cfg = StudyConfig::preset("cpu-quick").unwrap();
         cfg.data.val_patients = None;

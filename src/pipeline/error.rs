@@ -8,6 +8,17 @@ pub enum PipelineError {
     /// The configuration is invalid (names the key and the value).
     #[error("config: {0}")]
     Config(String),
+    /// A configuration's TOML does not parse or does not fit the settings (names the line and key).
+    #[error("config {origin}")]
+    Toml {
+        /// The file or preset it came from.
+        origin: String,
+        /// toml's error (line, column, key and what was expected).
+        source: toml::de::Error,
+    },
+    /// The configuration cannot be written as TOML.
+    #[error("the config cannot be written as TOML")]
+    TomlWrite(#[source] toml::ser::Error),
     /// The data cannot be used (no slices, a label file that does not parse ...).
     #[error("data: {0}")]
     Data(String),

@@ -92,7 +92,7 @@ impl Checkpoint {
     /// Encodes the checkpoint as safetensors bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
         serde_json::from_str::<serde_json::Value>(&self.config)
-            .map_err(|e| TrainError::InvalidArgument(format!("config is not JSON: {e}")))?;
+            .map_err(|source| TrainError::Json { what: "the checkpoint's config", source })?;
         let mut tensors: Vec<(String, Tensor)> = Vec::with_capacity(self.model.len() + self.optimizer.len());
         for (prefix, map) in [(MODEL, &self.model), (OPTIM, &self.optimizer)] {
             for (name, t) in map {

@@ -49,6 +49,14 @@ pub enum TrainError {
         /// The offending value.
         value: f64,
     },
+    /// A record or a configuration cannot be written or read as JSON.
+    #[error("{what} is not valid JSON")]
+    Json {
+        /// What was being encoded or decoded (`a progress record`, `the run's config` ...).
+        what: &'static str,
+        /// serde_json's error.
+        source: serde_json::Error,
+    },
     /// A caller passed arguments that cannot be used (lengths, ranges, labels out of range ...).
     #[error("invalid argument: {0}")]
     InvalidArgument(String),

@@ -127,8 +127,8 @@ impl MetricsLog {
 
     /// Writes one record as a line and flushes it.
     pub fn log<T: Serialize>(&mut self, record: &T) -> Result<()> {
-        let line = serde_json::to_string(record)
-            .map_err(|e| TrainError::InvalidArgument(format!("record not serialisable: {e}")))?;
+        let line =
+            serde_json::to_string(record).map_err(|source| TrainError::Json { what: "a progress record", source })?;
         writeln!(self.out, "{line}").and_then(|_| self.out.flush()).map_err(|e| TrainError::io(&self.path, e))
     }
 

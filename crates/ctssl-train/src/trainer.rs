@@ -156,7 +156,7 @@ impl Trainer {
 
     fn config_json(&self, method: &str) -> Result<String> {
         let v = serde_json::json!({ "trainer": self.config, "method": method, "extra": self.extra });
-        serde_json::to_string(&v).map_err(|e| TrainError::InvalidArgument(format!("config not serialisable: {e}")))
+        serde_json::to_string(&v).map_err(|source| TrainError::Json { what: "the run's config", source })
     }
 
     /// Runs (or resumes, from the latest checkpoint of the run folder) until the last step.
