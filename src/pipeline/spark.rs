@@ -31,10 +31,11 @@ pub fn spark_run(
         cfg.optimizer.base_lr = SMALL_BASE_LR;
     }
     cfg.optimizer.base_lr *= shape.lr_scale;
-    // The reference warms up for 40 of 1,600 epochs; a short run warms up for a tenth of its epochs.
-    let epochs = shape.length.epochs;
-    if epochs < 4 * cfg.optimizer.warmup_epochs {
-        cfg.optimizer.warmup_epochs = (epochs / 10).max(1).min(epochs);
+    // The reference warms up for 40 of 1,600 epochs; a short run warms up for a tenth of its steps (as
+    // the contrastive methods do), not a whole epoch: of a 2-epoch run that would be half.
+    let epochs = shape.length.epochs as f64;
+    if epochs < 4.0 * cfg.optimizer.warmup_epochs {
+        cfg.optimizer.warmup_epochs = epochs / 10.0;
     }
     let recipe = recipe.recipe(shape.image_size);
     let opt = cfg.optimizer;

@@ -99,7 +99,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let steps_per_epoch = loader.num_batches() as u64;
     let epochs = args.steps.div_ceil(steps_per_epoch.max(1));
     let total = epochs * steps_per_epoch;
-    cfg.optimizer.warmup_epochs = 0;
+    cfg.optimizer.warmup_epochs = 0.0;
     let length = RunLength { epochs, steps_per_epoch, batch_size: args.batch };
     let mut trainer_cfg = cfg.optimizer.trainer_config(length, args.seed)?;
     if let ctssl_train::schedule::Schedule::WarmupCosine { warmup_steps, .. } = &mut trainer_cfg.lr {

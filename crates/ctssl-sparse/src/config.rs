@@ -25,8 +25,9 @@ pub struct SparkOptimizer {
     pub weight_decay_end: f64,
     /// Clip of the global gradient norm (5).
     pub clip_grad_norm: f64,
-    /// Warm-up epochs of the learning rate (40 in SparK; at most the whole run).
-    pub warmup_epochs: u64,
+    /// Warm-up epochs of the learning rate (40 in SparK; at most the whole run). A fraction of an epoch
+    /// is allowed: a short run warms up over a fraction of its steps, as the contrastive methods do.
+    pub warmup_epochs: f64,
     /// Learning rate at the first warm-up step, as a fraction of the peak (SparK: 0.005).
     pub warmup_start_fraction: f64,
     /// Learning rate at the end of the cosine, as a fraction of the peak (SparK: 0.001).
@@ -42,7 +43,7 @@ impl Default for SparkOptimizer {
             weight_decay_start: 0.04,
             weight_decay_end: 0.2,
             clip_grad_norm: 5.0,
-            warmup_epochs: 40,
+            warmup_epochs: 40.0,
             warmup_start_fraction: 0.005,
             end_fraction: 0.001,
         }
@@ -66,7 +67,7 @@ impl SparkOptimizer {
     pub fn lr_schedule(&self, length: RunLength) -> Result<Schedule> {
         let total = length.total_steps().max(1);
         let peak = self.peak_lr(length.batch_size);
-        let warmup = (self.warmup_epochs * length.steps_per_epoch).min(total);
+        let warmup = ((self.warmup_epochs.max(0.0) * length.steps_per_epoch as f64).round() as u64).min(total);
         let s = Schedule::WarmupCosine {
             start: peak * self.warmup_start_fraction,
             peak,

@@ -110,7 +110,7 @@ fn trainer_runs_lamb_steps_and_writes_previews() {
     let mut method = Spark::new(b, c.clone(), 2, &Device::Cpu).unwrap().with_previews(dir.path().join("p"), 2, 2);
     let mut o = c.optimizer;
     o.base_lr = 0.05;
-    o.warmup_epochs = 1;
+    o.warmup_epochs = 1.0;
     let mut opt = Lamb::new(o.param_groups(method.trainable_vars()), o.lamb_config(4)).unwrap();
     let cfg = o
         .trainer_config(RunLength { epochs: 2, steps_per_epoch: loader.num_batches() as u64, batch_size: 4 }, 0)
