@@ -10,7 +10,7 @@ use safetensors::{Dtype, View};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    cache_error, push_i16, CacheIndex, CacheOptions, FailedSource, IndexEntry, SliceCache, SliceMeta, SourceRecord,
+    cache_error, CacheIndex, CacheOptions, FailedSource, IndexEntry, SliceCache, SliceMeta, SourceRecord,
     CACHE_VERSION, FORMAT, INDEX_FILE,
 };
 use crate::error::{IoError, Result};
@@ -358,6 +358,13 @@ impl SliceCache {
     }
 }
 
+impl SliceCache {
+    /// The raw little-endian bytes of entry `i` (for copying into a new shard).
+    fn raw(&self, i: usize) -> Option<&[u8]> {
+        self.maps.get(self.index.entries.get(i)?.shard)?.get(self.ranges.get(i)?.clone())
+    }
+}
+
 /// The previous cache indexed by source path.
 struct Lookup<'a> {
     /// Stamp of each cached source.
@@ -515,4 +522,49 @@ fn delete_unreferenced_shards(dir: &Path, referenced: &HashSet<String>) -> usize
             !referenced.contains(name) && std::fs::remove_file(path).is_ok()
         })
         .count()
+}
+
+/// Round and clamp HU values to `i16`, appending little-endian bytes; returns how many were clamped.
+fn push_i16(values: &[f32], out: &mut Vec<u8>) -> u32 {
+    let mut clipped = 0u32;
+    out.reserve(values.len() * 2);
+    for &v in values {
+        let r = v.round();
+        let q = if r.is_nan() {
+            clipped += 1;
+            0
+        } else if r < i16::MIN as f32 {
+            clipped += 1;
+            i16::MIN
+        } else if r > i16::MAX as f32 {
+            clipped += 1;
+            i16::MAX
+        } else {
+            r as i16
+        };
+        out.extend_from_slice(&q.to_le_bytes());
+    }
+    clipped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::HuView;
+    use super::*;
+
+    #[test]
+    fn rounding_and_clamping() {
+        let mut out = Vec::new();
+        let clipped = push_i16(&[-1000.4, -0.5, 0.5, 1.5, 40000.0, -40000.0, f32::NAN, 32767.4], &mut out);
+        let view = HuView { bytes: &out };
+        // f32::round rounds half away from zero.
+        assert_eq!(view.to_i16(), vec![-1000, -1, 1, 2, i16::MAX, i16::MIN, 0, i16::MAX]);
+        assert_eq!(clipped, 3);
+        assert_eq!(view.len(), 8);
+        assert_eq!(view.get(8), None);
+        let mut f = vec![0f32; 8];
+        assert!(view.copy_to_f32(&mut f).is_ok());
+        assert_eq!(f[0], -1000.0);
+        assert!(view.copy_to_f32(&mut [0f32; 3]).is_err());
+    }
 }
