@@ -22,7 +22,11 @@
 //! Every file is written atomically (temporary file + rename); the index is renamed last and old
 //! shards are deleted only after it, so a crash at any point leaves the previous cache readable.
 //! Concurrent builds into one folder are not supported.
+//!
+//! Building decodes source files and needs the feature `dicom` (module `build`); opening and reading
+//! a built cache needs neither DICOM nor image codecs.
 
+#[cfg(feature = "dicom")]
 mod build;
 
 use std::ops::Range;
@@ -32,11 +36,12 @@ use memmap2::Mmap;
 use safetensors::{Dtype, SafeTensors};
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "dicom")]
 pub use build::BuildReport;
 
 use crate::error::{IoError, Result};
-use crate::manifest::SkippedFile;
-use crate::pixels::ReadOptions;
+use crate::read_options::ReadOptions;
+use crate::skipped::SkippedFile;
 use crate::split::{PatientSplit, Split};
 use crate::stamp::FileStamp;
 
@@ -140,7 +145,7 @@ struct CacheIndex {
     generation: u64,
     /// The read options the slices were decoded with.
     read_options: ReadOptions,
-    /// [`crate::Manifest::content_hash`] of the manifest built from.
+    /// `Manifest::content_hash` of the manifest built from.
     manifest_hash: String,
     /// Shard file names, relative to the cache folder.
     shards: Vec<String>,
@@ -239,7 +244,7 @@ impl<'a> HuView<'a> {
 }
 
 impl SliceCache {
-    /// Open a cache folder built by [`SliceCache::build`].
+    /// Open a cache folder built by `SliceCache::build` (which needs the feature `dicom`; opening does not).
     pub fn open(dir: impl AsRef<Path>) -> Result<SliceCache> {
         let dir = dir.as_ref();
         let index_path = dir.join(INDEX_FILE);
@@ -379,58 +384,9 @@ impl SliceCache {
     pub fn shard_names(&self) -> &[String] {
         &self.index.shards
     }
-
-    /// The raw little-endian bytes of entry `i` (for copying into a new shard).
-    fn raw(&self, i: usize) -> Option<&[u8]> {
-        self.maps.get(self.index.entries.get(i)?.shard)?.get(self.ranges.get(i)?.clone())
-    }
 }
 
 /// A cache error naming the file.
 fn cache_error(path: &Path, reason: impl Into<String>) -> IoError {
     IoError::Cache { path: path.to_path_buf(), reason: reason.into() }
-}
-
-/// Round and clamp HU values to `i16`, appending little-endian bytes; returns how many were clamped.
-fn push_i16(values: &[f32], out: &mut Vec<u8>) -> u32 {
-    let mut clipped = 0u32;
-    out.reserve(values.len() * 2);
-    for &v in values {
-        let r = v.round();
-        let q = if r.is_nan() {
-            clipped += 1;
-            0
-        } else if r < i16::MIN as f32 {
-            clipped += 1;
-            i16::MIN
-        } else if r > i16::MAX as f32 {
-            clipped += 1;
-            i16::MAX
-        } else {
-            r as i16
-        };
-        out.extend_from_slice(&q.to_le_bytes());
-    }
-    clipped
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn rounding_and_clamping() {
-        let mut out = Vec::new();
-        let clipped = push_i16(&[-1000.4, -0.5, 0.5, 1.5, 40000.0, -40000.0, f32::NAN, 32767.4], &mut out);
-        let view = HuView { bytes: &out };
-        // f32::round rounds half away from zero.
-        assert_eq!(view.to_i16(), vec![-1000, -1, 1, 2, i16::MAX, i16::MIN, 0, i16::MAX]);
-        assert_eq!(clipped, 3);
-        assert_eq!(view.len(), 8);
-        assert_eq!(view.get(8), None);
-        let mut f = vec![0f32; 8];
-        assert!(view.copy_to_f32(&mut f).is_ok());
-        assert_eq!(f[0], -1000.0);
-        assert!(view.copy_to_f32(&mut [0f32; 3]).is_err());
-    }
 }

@@ -192,7 +192,7 @@ impl IoError {
     /// The message and every cause (`source()`) after it, as one line: what reports and manifests
     /// record.
     pub fn message_with_causes(&self) -> String {
-        crate::header::error_chain(self)
+        error_chain(self)
     }
 
     /// A short machine-readable name of the error kind, used in manifests and reports.
@@ -217,4 +217,20 @@ impl IoError {
             IoError::InvalidArgument(_) => "invalid_argument",
         }
     }
+}
+
+/// An error and its causes (its `source()` chain) as one line, `outer: cause: root cause`, each message
+/// once.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let m = c.to_string();
+        if !s.contains(&m) {
+            s.push_str(": ");
+            s.push_str(&m);
+        }
+        cur = c.source();
+    }
+    s
 }

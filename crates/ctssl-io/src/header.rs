@@ -15,6 +15,8 @@ use crate::error::{IoError, Result};
 use crate::preflight::{self, Checked, NeedMore, PixelState, Syntax};
 use crate::transfer_syntax::{transfer_syntax_name, trim_uid};
 
+pub use crate::error::error_chain;
+
 /// A display window stored in the file (Window Center / Width).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct WindowPreset {
@@ -508,22 +510,6 @@ pub(crate) fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
     } else {
         "unknown panic".to_string()
     }
-}
-
-/// An error and its causes (its `source()` chain) as one line, `outer: cause: root cause`, each message
-/// once.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let m = c.to_string();
-        if !s.contains(&m) {
-            s.push_str(": ");
-            s.push_str(&m);
-        }
-        cur = c.source();
-    }
-    s
 }
 
 /// Read only the header of a file (stops before the pixel data).

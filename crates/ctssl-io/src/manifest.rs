@@ -7,9 +7,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{IoError, Result};
-use crate::hash::Fnv128;
+use crate::fnv128::Fnv128;
 use crate::header::ImageHeader;
+use crate::split::{PatientSplit, Split};
 use crate::stamp::FileStamp;
+
+pub use crate::skipped::SkippedFile;
 
 /// Version of the manifest format written by this crate.
 pub const MANIFEST_VERSION: u32 = 1;
@@ -150,24 +153,6 @@ pub struct NonImageFile {
     pub modality: Option<String>,
     /// SOP Class UID (empty when absent).
     pub sop_class_uid: String,
-}
-
-/// A file left out, with the kind of error ([`IoError::kind`]) and its message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SkippedFile {
-    /// The file.
-    pub path: PathBuf,
-    /// Error kind, e.g. `not_dicom`, `decode`, `color`.
-    pub kind: String,
-    /// The full error message.
-    pub message: String,
-}
-
-impl SkippedFile {
-    /// Record a file and the error that excluded it.
-    pub fn new(path: &Path, error: &IoError) -> SkippedFile {
-        SkippedFile { path: path.to_path_buf(), kind: error.kind().to_string(), message: error.message_with_causes() }
-    }
 }
 
 /// Counts of a scan.
@@ -402,6 +387,15 @@ impl Manifest {
         };
         manifest.recount();
         manifest
+    }
+}
+
+// A split of patients is defined without a manifest (a slice cache applies it to its entries); selecting
+// from a manifest belongs with the manifest.
+impl PatientSplit {
+    /// The manifest restricted to the patients of one part.
+    pub fn select(&self, manifest: &Manifest, part: Split) -> Manifest {
+        manifest.retain_patients(|id| self.assign(id) == part)
     }
 }
 

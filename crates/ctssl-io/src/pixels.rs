@@ -7,7 +7,6 @@ use dicom_core::value::{PrimitiveValue, Value};
 use dicom_dictionary_std::tags;
 use dicom_object::DefaultDicomObject;
 use dicom_pixeldata::PixelDecoder;
-use serde::{Deserialize, Serialize};
 
 use crate::codecs::{self, frame_streams};
 use crate::error::{IoError, Result};
@@ -15,52 +14,7 @@ use crate::header::{panic_message, ImageHeader, PixelLayout};
 use crate::preflight::PixelState;
 use crate::transfer_syntax::{transfer_syntax_info, PixelEncoding};
 
-/// What to do with pixels marked by Pixel Padding Value.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, Default)]
-pub enum Padding {
-    /// Apply the modality transform to them like any pixel (what pydicom's `apply_modality_lut` does).
-    #[default]
-    Keep,
-    /// Replace them by a fixed value, for CT usually air: `Padding::Replace(-1000.0)`.
-    Replace(f32),
-}
-
-/// The default of [`ReadOptions::max_image_bytes`]: 2 GiB of decoded values.
-pub const DEFAULT_MAX_IMAGE_BYTES: u64 = 2 << 30;
-
-fn default_max_image_bytes() -> u64 {
-    DEFAULT_MAX_IMAGE_BYTES
-}
-
-/// Options of [`read_image_with`].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-pub struct ReadOptions {
-    /// Treatment of padding pixels.
-    pub padding: Padding,
-    /// The largest image a read may decode, in bytes of [`CtImage::values`] (4 per sample, all
-    /// frames); a file that declares more gives [`IoError::LimitExceeded`] before anything is
-    /// decoded. It also bounds a deflated data set. Default [`DEFAULT_MAX_IMAGE_BYTES`] (2 GiB).
-    #[serde(default = "default_max_image_bytes")]
-    pub max_image_bytes: u64,
-}
-
-impl Default for ReadOptions {
-    fn default() -> Self {
-        ReadOptions { padding: Padding::default(), max_image_bytes: DEFAULT_MAX_IMAGE_BYTES }
-    }
-}
-
-impl ReadOptions {
-    /// The options for training data: padding becomes air (-1000 HU).
-    pub fn for_training() -> Self {
-        ReadOptions { padding: Padding::Replace(-1000.0), ..ReadOptions::default() }
-    }
-
-    /// The same options with another [`ReadOptions::max_image_bytes`].
-    pub fn with_max_image_bytes(self, max_image_bytes: u64) -> Self {
-        ReadOptions { max_image_bytes, ..self }
-    }
-}
+pub use crate::read_options::{Padding, ReadOptions, DEFAULT_MAX_IMAGE_BYTES};
 
 /// A decoded image: its header and the modality values of all frames.
 #[derive(Debug, Clone, PartialEq)]

@@ -11,7 +11,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{IoError, Result};
 use crate::hash::{fnv1a64, mix64, FNV64_OFFSET};
-use crate::manifest::Manifest;
 
 /// One part of a split.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -121,11 +120,6 @@ impl PatientSplit {
     /// The part of every given patient.
     pub fn assign_all<'a>(&self, patient_ids: impl IntoIterator<Item = &'a str>) -> BTreeMap<String, Split> {
         patient_ids.into_iter().map(|id| (id.to_string(), self.assign(id))).collect()
-    }
-
-    /// The manifest restricted to the patients of one part.
-    pub fn select(&self, manifest: &Manifest, part: Split) -> Manifest {
-        manifest.retain_patients(|id| self.assign(id) == part)
     }
 }
 

@@ -291,7 +291,7 @@ fn uid_from_u128(h: u128) -> String {
 
 /// FNV-1a over 128 bits followed by a mixing finaliser (well spread for near-identical inputs).
 fn hash128(bytes: &[u8]) -> u128 {
-    let mut fnv = crate::hash::Fnv128::new();
+    let mut fnv = crate::fnv128::Fnv128::new();
     fnv.update(bytes);
     let mut h = fnv.value();
     for k in [0x9E3779B97F4A7C15F39CC0605CEDC835u128, 0xD6E8FEB86659FD93C2B2AE3D27D4EB4Fu128] {

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use ctssl_io::{
-    read_image_with, scan, write_ct_slice, CacheOptions, CtSlice, Manifest, PatientSplit, ReadOptions, ScanOptions,
-    SeriesInfo, SliceCache, Split,
+    read_image_with, scan, write_ct_slice, BuildReport, CacheOptions, CtSlice, Manifest, PatientSplit, ReadOptions,
+    ScanOptions, SeriesInfo, SliceCache, Split,
 };
 use dataset::{copy, synthetic_value, write_patient};
 
@@ -313,4 +313,160 @@ fn an_empty_manifest_gives_an_empty_cache() {
     assert!(SliceCache::open(tmp.path().join("cache")).unwrap().is_empty());
     let zero = CacheOptions { shard_bytes: 0, ..CacheOptions::default() };
     assert_eq!(SliceCache::build(&manifest, tmp.path().join("c2"), &zero).unwrap_err().kind(), "invalid_argument");
+}
+
+/// The index of a cache folder as lines: per source file in index order its path under `data`, patient,
+/// first slice index and frame count, shard and first tensor (a file's frames are consecutive tensors
+/// of one shard with consecutive slice indices, which is checked); then the sources, the failures,
+/// and the generation with the shard list.
+fn index_lines(dir: &Path, data: &Path) -> Vec<String> {
+    let index: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("index.json")).unwrap()).unwrap();
+    let relative = |p: &serde_json::Value| {
+        Path::new(p.as_str().unwrap()).strip_prefix(data).unwrap().to_string_lossy().into_owned()
+    };
+    let shards: Vec<&str> = index["shards"].as_array().unwrap().iter().map(|s| s.as_str().unwrap()).collect();
+    let mut files: Vec<(String, Vec<&serde_json::Value>)> = Vec::new();
+    for entry in index["entries"].as_array().unwrap() {
+        let source = relative(&entry["meta"]["source"]);
+        match files.last_mut() {
+            Some((last, entries)) if *last == source => entries.push(entry),
+            _ => files.push((source, vec![entry])),
+        }
+    }
+    let mut lines = Vec::new();
+    for (source, entries) in &files {
+        let first = entries[0];
+        let number = |e: &serde_json::Value, key: &str| e[key].as_u64().unwrap();
+        let tensor = |e: &serde_json::Value| e["tensor"].as_str().unwrap().parse::<u64>().unwrap();
+        for (k, e) in entries.iter().enumerate() {
+            let k = k as u64;
+            assert_eq!(number(&e["meta"], "frame"), k);
+            assert_eq!(number(&e["meta"], "slice_index"), number(&first["meta"], "slice_index") + k);
+            assert_eq!(e["shard"], first["shard"]);
+            assert_eq!(tensor(e), tensor(first) + k);
+        }
+        lines.push(format!(
+            "{source} {} slice {} frames {} in {}/{}",
+            first["meta"]["patient_id"].as_str().unwrap(),
+            first["meta"]["slice_index"],
+            entries.len(),
+            shards[number(first, "shard") as usize],
+            first["tensor"].as_str().unwrap()
+        ));
+    }
+    for s in index["sources"].as_array().unwrap() {
+        lines.push(format!("source {}", relative(&s["path"])));
+    }
+    for f in index["failed"].as_array().unwrap() {
+        lines.push(format!("failed {} {} stamped {}", relative(&f["path"]), f["kind"], !f["stamp"].is_null()));
+    }
+    lines.push(format!("generation {} shards {}", index["generation"], shards.len()));
+    lines
+}
+
+/// A build's report with its failures as paths under `data` and kinds (the messages name the files).
+fn report_without_failures(report: &BuildReport, data: &Path) -> (BuildReport, Vec<(PathBuf, String)>) {
+    let failed = report.failed.iter().map(|f| (f.path.strip_prefix(data).unwrap().to_path_buf(), f.kind.clone()));
+    (BuildReport { failed: Vec::new(), ..report.clone() }, failed.collect())
+}
+
+#[test]
+fn a_rebuild_writes_the_same_index_and_report_as_always() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    write_patient(&data.join("p1"), 1, 0);
+    write_patient(&data.join("p2"), 2, 0);
+    copy("rtdose.dcm", &data, "real/rtdose.dcm");
+    copy("MR_truncated.dcm", &data, "real/MR_truncated.dcm");
+    let dir = tmp.path().join("cache");
+    let manifest = scan(&[&data], &ScanOptions::default()).unwrap();
+    let (_, first) = SliceCache::build(&manifest, &dir, &small_shards()).unwrap();
+    let truncated = vec![(PathBuf::from("real/MR_truncated.dcm"), "decode".to_string())];
+    let expected = BuildReport {
+        sources: 12,
+        decoded: 12,
+        entries: 25,
+        shards_written: 6,
+        clipped_pixels: 1500,
+        ..BuildReport::default()
+    };
+    assert_eq!(report_without_failures(&first, &data), (expected, truncated.clone()));
+    // Two 16×16 slices to a shard, in manifest order (by patient, then position); the 15 dose frames
+    // fill a shard of their own.
+    let first_index = [
+        "p1/IM00002.dcm PAT0001 slice 0 frames 1 in shard-000001-00000.safetensors/000000",
+        "p1/IM00004.dcm PAT0001 slice 1 frames 1 in shard-000001-00000.safetensors/000001",
+        "p1/IM00005.dcm PAT0001 slice 2 frames 1 in shard-000001-00001.safetensors/000000",
+        "p1/IM00001.dcm PAT0001 slice 3 frames 1 in shard-000001-00001.safetensors/000001",
+        "p1/IM00003.dcm PAT0001 slice 4 frames 1 in shard-000001-00002.safetensors/000000",
+        "p2/IM00002.dcm PAT0002 slice 0 frames 1 in shard-000001-00002.safetensors/000001",
+        "p2/IM00004.dcm PAT0002 slice 1 frames 1 in shard-000001-00003.safetensors/000000",
+        "p2/IM00005.dcm PAT0002 slice 2 frames 1 in shard-000001-00003.safetensors/000001",
+        "p2/IM00001.dcm PAT0002 slice 3 frames 1 in shard-000001-00004.safetensors/000000",
+        "p2/IM00003.dcm PAT0002 slice 4 frames 1 in shard-000001-00004.safetensors/000001",
+        "real/rtdose.dcm id11111 slice 0 frames 15 in shard-000001-00005.safetensors/000000",
+        "source p1/IM00002.dcm",
+        "source p1/IM00004.dcm",
+        "source p1/IM00005.dcm",
+        "source p1/IM00001.dcm",
+        "source p1/IM00003.dcm",
+        "source p2/IM00002.dcm",
+        "source p2/IM00004.dcm",
+        "source p2/IM00005.dcm",
+        "source p2/IM00001.dcm",
+        "source p2/IM00003.dcm",
+        "source real/rtdose.dcm",
+        "failed real/MR_truncated.dcm \"decode\" stamped true",
+        "generation 1 shards 6",
+    ];
+    assert_eq!(index_lines(&dir, &data), first_index);
+
+    // Change one file of patient 1 (IM00001 is the slice at z index 3), remove one of patient 2.
+    rewrite_slice(&data.join("p1/IM00001.dcm"), 1, 0, 3, 7.0);
+    std::fs::remove_file(data.join("p2/IM00004.dcm")).unwrap();
+    let manifest = scan(&[&data], &ScanOptions::default()).unwrap();
+    let (cache, second) = SliceCache::build(&manifest, &dir, &small_shards()).unwrap();
+    let expected = BuildReport {
+        sources: 11,
+        decoded: 1,
+        reused: 7,
+        copied: 2,
+        removed: 1,
+        entries: 24,
+        remembered_failures: 1,
+        shards_written: 2,
+        shards_kept: 4,
+        shards_deleted: 2,
+        ..BuildReport::default()
+    };
+    assert_eq!(report_without_failures(&second, &data), (expected, truncated));
+    // The changed file is decoded and its shard neighbour copied into a new shard; the removed file's
+    // neighbour is copied too; the other shards stay and the truncated file is not tried again.
+    let second_index = [
+        "p1/IM00002.dcm PAT0001 slice 0 frames 1 in shard-000001-00000.safetensors/000000",
+        "p1/IM00004.dcm PAT0001 slice 1 frames 1 in shard-000001-00000.safetensors/000001",
+        "p1/IM00005.dcm PAT0001 slice 2 frames 1 in shard-000002-00000.safetensors/000000",
+        "p1/IM00001.dcm PAT0001 slice 3 frames 1 in shard-000002-00000.safetensors/000001",
+        "p1/IM00003.dcm PAT0001 slice 4 frames 1 in shard-000001-00002.safetensors/000000",
+        "p2/IM00002.dcm PAT0002 slice 0 frames 1 in shard-000001-00002.safetensors/000001",
+        "p2/IM00005.dcm PAT0002 slice 1 frames 1 in shard-000002-00001.safetensors/000000",
+        "p2/IM00001.dcm PAT0002 slice 2 frames 1 in shard-000001-00004.safetensors/000000",
+        "p2/IM00003.dcm PAT0002 slice 3 frames 1 in shard-000001-00004.safetensors/000001",
+        "real/rtdose.dcm id11111 slice 0 frames 15 in shard-000001-00005.safetensors/000000",
+        "source p1/IM00002.dcm",
+        "source p1/IM00004.dcm",
+        "source p1/IM00005.dcm",
+        "source p1/IM00001.dcm",
+        "source p1/IM00003.dcm",
+        "source p2/IM00002.dcm",
+        "source p2/IM00005.dcm",
+        "source p2/IM00001.dcm",
+        "source p2/IM00003.dcm",
+        "source real/rtdose.dcm",
+        "failed real/MR_truncated.dcm \"decode\" stamped true",
+        "generation 2 shards 6",
+    ];
+    assert_eq!(index_lines(&dir, &data), second_index);
+    assert_eq!(shard_files(&dir), cache.shard_names().iter().cloned().collect());
+    assert_matches_decoder(&cache);
 }

@@ -3,14 +3,11 @@
 //! betas (0.9, 0.95), lr 2e-4 × batch / 256 with warm-up and cosine, weight decay 0.04 → 0.2 cosine,
 //! gradient-norm clip 5), plus the view recipe name (`spark`: one view, crop 0.67–1, h-flip).
 
-use ctssl_train::optim::{LambConfig, ParamGroup};
-use ctssl_train::schedule::Schedule;
-use ctssl_train::trainer::{RunLength, TrainerConfig};
-
 use crate::encoder::ExecutionPath;
 use crate::error::{Result, SparseError};
 
-/// The optimiser settings of SparK, from which a LAMB optimiser and the trainer's schedules are built.
+/// The optimiser settings of SparK, from which a LAMB optimiser and the trainer's schedules are built
+/// (`lamb_config`, `lr_schedule`, `trainer_config`, `param_groups`: feature `method`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SparkOptimizer {
     /// Peak learning rate per 256 images (2e-4); the peak is `base_lr × batch / 256`.
@@ -54,63 +51,6 @@ impl SparkOptimizer {
     /// The peak learning rate for `batch` images per step: `base_lr × batch / 256`.
     pub fn peak_lr(&self, batch: usize) -> f64 {
         self.base_lr * batch as f64 / 256.0
-    }
-
-    /// LAMB's settings for `batch` images per step (the schedules then set lr and weight decay per step).
-    pub fn lamb_config(&self, batch: usize) -> LambConfig {
-        LambConfig { lr: self.peak_lr(batch), betas: self.betas, eps: self.eps, weight_decay: self.weight_decay_start }
-    }
-
-    /// The learning rate by step of a run of `length`: linear warm-up from `warmup_start_fraction × peak`
-    /// over `warmup_epochs` (capped at the run), then a half cosine to `end_fraction × peak` (SparK's
-    /// `lr_wd_annealing`).
-    pub fn lr_schedule(&self, length: RunLength) -> Result<Schedule> {
-        let total = length.total_steps().max(1);
-        let peak = self.peak_lr(length.batch_size);
-        let warmup = ((self.warmup_epochs.max(0.0) * length.steps_per_epoch as f64).round() as u64).min(total);
-        let s = Schedule::WarmupCosine {
-            start: peak * self.warmup_start_fraction,
-            peak,
-            end: peak * self.end_fraction,
-            warmup_steps: warmup,
-            total_steps: total,
-        };
-        s.validate().map_err(|e| SparseError::InvalidConfig(e.to_string()))?;
-        Ok(s)
-    }
-
-    /// The weight decay by step: cosine from `weight_decay_start` to `weight_decay_end` over the run.
-    pub fn weight_decay_schedule(&self, total_steps: u64) -> Result<Schedule> {
-        Schedule::cosine(self.weight_decay_start, self.weight_decay_end, total_steps.max(1))
-            .map_err(|e| SparseError::InvalidConfig(e.to_string()))
-    }
-
-    /// The trainer's settings for a run of `length`, seeded with `seed`: both schedules and the gradient
-    /// clip; checkpoints and logging keep the trainer's defaults.
-    pub fn trainer_config(&self, length: RunLength, seed: u64) -> Result<TrainerConfig> {
-        Ok(TrainerConfig {
-            epochs: length.epochs,
-            lr: self.lr_schedule(length)?,
-            weight_decay: self.weight_decay_schedule(length.total_steps())?,
-            clip_grad_norm: Some(self.clip_grad_norm),
-            seed,
-            ..TrainerConfig::default()
-        })
-    }
-
-    /// SparK's parameter groups: no weight decay (and no trust ratio) for tensors of rank ≤ 1 (biases,
-    /// norm parameters) and for the mask tokens; weight decay for the rest.
-    pub fn param_groups(&self, params: Vec<(String, candle_core::Var)>) -> Vec<ParamGroup> {
-        let (flat, weights): (Vec<_>, Vec<_>) =
-            params.into_iter().partition(|(n, v)| v.as_tensor().rank() <= 1 || n.contains("mask_tokens"));
-        let mut groups = Vec::new();
-        if !weights.is_empty() {
-            groups.push(ParamGroup::new(weights));
-        }
-        if !flat.is_empty() {
-            groups.push(ParamGroup::no_decay(flat));
-        }
-        groups
     }
 }
 

@@ -42,10 +42,3 @@ pub(crate) fn op_error(op: &str, message: impl std::fmt::Display) -> candle_core
 
 /// Result with [`SparseError`].
 pub type Result<T> = std::result::Result<T, SparseError>;
-
-/// SparK's errors reach the trainer as the `spark` method's, with the SparK error as the source.
-impl From<SparseError> for ctssl_train::TrainError {
-    fn from(e: SparseError) -> Self {
-        ctssl_train::TrainError::Method { method: "spark".into(), source: Box::new(e) }
-    }
-}

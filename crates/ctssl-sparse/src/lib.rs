@@ -10,8 +10,11 @@
 //! - [`densify`], [`decoder`], [`loss`]: mask tokens and projections, the light UNet-like decoder
 //!   (1 output channel by default), per-patch normalised MSE over masked patches.
 //! - [`model`]: the whole network; [`config`]: SparK's settings (mask ratio 0.6, LAMB, schedules);
-//!   [`method`]: SparK as a `ctssl-train` pre-training method; [`export`]: the encoder's weights under
-//!   the backbone's names; [`preview`]: reconstruction PNGs.
+//!   [`export`]: the encoder's weights under the backbone's names; [`preview`]: reconstruction PNGs.
+//! - `method`: SparK as a `ctssl-train` pre-training method, with the optimiser's settings as the
+//!   trainer's (LAMB, schedules, parameter groups), behind the default feature `method`. With
+//!   `default-features = false` the crate is the masks, encoders, decoder, loss, export and previews on
+//!   candle, `ctssl-kernels` and `ctssl-backbones`, without the trainer.
 //!
 //! ```
 //! use candle_core::{DType, Device, Tensor};
@@ -42,6 +45,7 @@ pub mod export;
 pub mod layers;
 pub mod loss;
 pub mod mask;
+#[cfg(feature = "method")]
 pub mod method;
 pub mod model;
 pub mod params;
@@ -52,6 +56,8 @@ pub mod sparse_encoder;
 pub mod sparse_layout;
 pub mod sparse_pool;
 pub mod sparse_scatter;
+#[cfg(feature = "method")]
+mod trainer_settings;
 
 pub use config::{SparkConfig, SparkOptimizer};
 pub use decoder::LightDecoder;
@@ -61,6 +67,7 @@ pub use error::{Result, SparseError};
 pub use export::{encoder_state_dict, save_encoder_safetensors};
 pub use loss::{masked_patch_loss, patchify};
 pub use mask::{Mask, MaskGenerator, MaskPyramid};
+#[cfg(feature = "method")]
 pub use method::{PreviewSettings, Spark};
 pub use model::{ForwardTimes, SparkModel, SparkOutput};
 pub use params::ParamBuilder;

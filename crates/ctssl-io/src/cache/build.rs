@@ -10,7 +10,7 @@ use safetensors::{Dtype, View};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    cache_error, push_i16, CacheIndex, CacheOptions, FailedSource, IndexEntry, SliceCache, SliceMeta, SourceRecord,
+    cache_error, CacheIndex, CacheOptions, FailedSource, IndexEntry, SliceCache, SliceMeta, SourceRecord,
     CACHE_VERSION, FORMAT, INDEX_FILE,
 };
 use crate::error::{IoError, Result};
@@ -124,6 +124,10 @@ impl SliceCache {
     }
 
     /// [`SliceCache::build`], calling `progress(files done, files total)` from the worker threads.
+    ///
+    /// The steps: plan each file against the previous cache, decide which old shards stay, place the
+    /// files that need no new shard, decode or copy the others into new shards, assemble the index in
+    /// manifest order, then write it and delete the shards it no longer names.
     pub fn build_with_progress(
         manifest: &Manifest,
         dir: impl AsRef<Path>,
@@ -144,49 +148,89 @@ impl SliceCache {
         progress(0, total);
         let done = AtomicUsize::new(0);
         let tick = || progress(done.fetch_add(1, Ordering::Relaxed) + 1, total);
+        let plans = plan_files(&files, old.as_ref());
+        let build = Build { dir, options, generation, files: &files, plans: &plans, old: old.as_ref(), tick: &tick };
 
-        let lookup = old.as_ref().map(Lookup::new);
-        let plans: Vec<Plan> = files.par_iter().map(|f| plan(f.slice.path.as_path(), lookup.as_ref())).collect();
-        drop(lookup);
+        let mut report = BuildReport { sources: total, removed: build.removed_sources(), ..BuildReport::default() };
+        let keep_shard = build.kept_shards();
+        let (mut placed, pending) = build.place_unchanged(&keep_shard, &mut report);
+        build.write_pending(&pending, &mut placed, &mut report)?;
+        let index = build.assemble_index(manifest.content_hash(), placed, &mut report);
+        commit_index(dir, &index, old, report)
+    }
+}
 
-        // Old shards stay when every slice in them belongs to an unchanged file still in the manifest.
-        let mut report = BuildReport { sources: total, ..BuildReport::default() };
-        let mut keep_shard = vec![true; old.as_ref().map_or(0, |o| o.index.shards.len())];
-        if let Some(old) = &old {
-            let mut reused = HashSet::new();
-            for p in &plans {
-                if let Plan::Reuse(ids, _) = p {
-                    reused.extend(ids.iter().copied());
-                }
+/// What every step of one build reads: where it writes, the files in manifest order with their plans,
+/// the previous cache and the progress tick.
+struct Build<'a> {
+    /// The cache folder.
+    dir: &'a Path,
+    /// The build's options.
+    options: &'a CacheOptions,
+    /// The generation of the shards this build writes.
+    generation: u64,
+    /// The manifest's image files, in manifest order.
+    files: &'a [ManifestSlice<'a>],
+    /// What to do with each file (same order).
+    plans: &'a [Plan],
+    /// The previous cache, when it can be reused.
+    old: Option<&'a SliceCache>,
+    /// Counts one more file done.
+    tick: &'a (dyn Fn() + Sync),
+}
+
+/// The frames of one file ready for a shard, or why it has none.
+type FileFrames = std::result::Result<Vec<Frame>, FailedSource>;
+
+impl Build<'_> {
+    /// Files of the previous cache no longer in the manifest.
+    fn removed_sources(&self) -> usize {
+        let Some(old) = self.old else { return 0 };
+        let in_manifest: HashSet<&Path> = self.files.iter().map(|f| f.slice.path.as_path()).collect();
+        old.index.sources.iter().filter(|s| !in_manifest.contains(s.path.as_path())).count()
+    }
+
+    /// Which shards of the previous cache stay: those in which every slice belongs to an unchanged file
+    /// still in the manifest (one flag per old shard; none without a previous cache).
+    fn kept_shards(&self) -> Vec<bool> {
+        let Some(old) = self.old else { return Vec::new() };
+        let mut keep = vec![true; old.index.shards.len()];
+        let mut reused = HashSet::new();
+        for p in self.plans {
+            if let Plan::Reuse(ids, _) = p {
+                reused.extend(ids.iter().copied());
             }
-            for (i, entry) in old.index.entries.iter().enumerate() {
-                if !reused.contains(&i) {
-                    if let Some(k) = keep_shard.get_mut(entry.shard) {
-                        *k = false;
-                    }
-                }
-            }
-            let in_manifest: HashSet<&Path> = files.iter().map(|f| f.slice.path.as_path()).collect();
-            report.removed = old.index.sources.iter().filter(|s| !in_manifest.contains(s.path.as_path())).count();
         }
+        for (i, entry) in old.index.entries.iter().enumerate() {
+            if !reused.contains(&i) {
+                if let Some(k) = keep.get_mut(entry.shard) {
+                    *k = false;
+                }
+            }
+        }
+        keep
+    }
 
-        // Place every file: kept, failed, or pending for a new shard.
-        let mut placed: Vec<Option<Placed>> = Vec::with_capacity(total);
+    /// Place every file that needs no new shard: unchanged in a kept shard, failed before and unchanged,
+    /// or missing now. Returns the placement of each file (`None` while pending) and the pending files:
+    /// new or changed ones, and unchanged ones whose old shard goes.
+    fn place_unchanged(&self, keep_shard: &[bool], report: &mut BuildReport) -> (Vec<Option<Placed>>, Vec<usize>) {
+        let mut placed: Vec<Option<Placed>> = Vec::with_capacity(self.files.len());
         let mut pending: Vec<usize> = Vec::new();
-        for (i, p) in plans.iter().enumerate() {
+        for (i, p) in self.plans.iter().enumerate() {
             let slot = match p {
-                Plan::Reuse(ids, _) if ids.iter().all(|&e| in_kept_shard(old.as_ref(), &keep_shard, e)) => {
+                Plan::Reuse(ids, _) if ids.iter().all(|&e| in_kept_shard(self.old, keep_shard, e)) => {
                     report.reused += 1;
-                    tick();
+                    (self.tick)();
                     Some(Placed::Kept(ids.clone()))
                 }
                 Plan::Remembered(f) => {
                     report.remembered_failures += 1;
-                    tick();
+                    (self.tick)();
                     Some(Placed::Failed(f.clone()))
                 }
                 Plan::Missing(f) => {
-                    tick();
+                    (self.tick)();
                     Some(Placed::Failed(FailedSource { file: f.clone(), stamp: None }))
                 }
                 Plan::Reuse(..) | Plan::Decode(_) => {
@@ -196,165 +240,276 @@ impl SliceCache {
             };
             placed.push(slot);
         }
+        (placed, pending)
+    }
 
-        // Decode or copy the pending files, a shard's worth at a time.
+    /// Decode or copy the pending files a shard's worth at a time, write each shard, and place the files.
+    fn write_pending(&self, pending: &[usize], placed: &mut [Option<Placed>], report: &mut BuildReport) -> Result<()> {
         let mut shard_count = 0usize;
+        for run in self.shard_runs(pending) {
+            let results = self.frames_of(run);
+            let name = format!("shard-{:06}-{shard_count:05}.safetensors", self.generation);
+            if write_run_shard(&self.dir.join(&name), &results)? {
+                shard_count += 1;
+                report.shards_written += 1;
+            }
+            self.place_run(run, results, &name, placed, report);
+        }
+        Ok(())
+    }
+
+    /// The pending files cut into runs of about [`CacheOptions::shard_bytes`], one new shard each; a run
+    /// holds at least one file, so a file larger than a shard gets a shard of its own.
+    fn shard_runs<'p>(&self, pending: &'p [usize]) -> Vec<&'p [usize]> {
+        let mut runs = Vec::new();
         let mut start = 0;
         while start < pending.len() {
             let mut end = start;
             let mut bytes = 0usize;
-            while end < pending.len() && (end == start || bytes < options.shard_bytes) {
-                bytes += estimated_bytes(&files[pending[end]], &plans[pending[end]], old.as_ref());
+            while end < pending.len() && (end == start || bytes < self.options.shard_bytes) {
+                bytes += estimated_bytes(&self.files[pending[end]], &self.plans[pending[end]], self.old);
                 end += 1;
             }
-            let chunk = &pending[start..end];
-            let results: Vec<std::result::Result<Vec<Frame>, FailedSource>> = chunk
-                .par_iter()
-                .map(|&i| {
-                    let out = match &plans[i] {
-                        Plan::Reuse(ids, _) => copy_frames(old.as_ref(), ids, &files[i]),
-                        Plan::Decode(stamp) => decode_frames(&files[i], *stamp, options),
-                        Plan::Remembered(f) => Err(f.clone()),
-                        Plan::Missing(f) => Err(FailedSource { file: f.clone(), stamp: None }),
-                    };
-                    tick();
-                    out
-                })
-                .collect();
-            let name = format!("shard-{generation:06}-{shard_count:05}.safetensors");
-            let mut tensors: Vec<(String, I16Tensor<'_>)> = Vec::new();
-            for result in results.iter().flatten() {
-                for frame in result {
-                    let tensor = format!("{:06}", tensors.len());
-                    let shape = [frame.meta.rows as usize, frame.meta.cols as usize];
-                    tensors.push((tensor, I16Tensor { shape, bytes: &frame.bytes }));
-                }
-            }
-            if !tensors.is_empty() {
-                write_shard(&dir.join(&name), tensors)?;
-                shard_count += 1;
-                report.shards_written += 1;
-            }
-            let mut next_tensor = 0usize;
-            for (&i, result) in chunk.iter().zip(results) {
-                let slot = match result {
-                    Ok(frames) => {
-                        let decoded = matches!(plans[i], Plan::Decode(_));
-                        if decoded {
-                            report.decoded += 1;
-                        } else {
-                            report.copied += 1;
-                        }
-                        let frames = frames
-                            .into_iter()
-                            .map(|f| {
-                                if decoded {
-                                    report.clipped_pixels += u64::from(f.meta.clipped);
-                                }
-                                let tensor = format!("{next_tensor:06}");
-                                next_tensor += 1;
-                                (f.meta, tensor)
-                            })
-                            .collect();
-                        Placed::New { shard: name.clone(), frames }
-                    }
-                    Err(failed) => {
-                        if matches!(plans[i], Plan::Decode(_)) {
-                            report.decoded += 1;
-                        }
-                        Placed::Failed(failed)
-                    }
-                };
-                if let Some(s) = placed.get_mut(i) {
-                    *s = Some(slot);
-                }
-            }
+            runs.push(&pending[start..end]);
             start = end;
         }
+        runs
+    }
 
-        // Assemble the index in manifest order.
-        let mut index = CacheIndex {
+    /// The frames of each file of a run, in parallel: decoded from the file, or copied from the previous
+    /// cache without decoding.
+    fn frames_of(&self, run: &[usize]) -> Vec<FileFrames> {
+        run.par_iter()
+            .map(|&i| {
+                let out = match &self.plans[i] {
+                    Plan::Reuse(ids, _) => copy_frames(self.old, ids, &self.files[i]),
+                    Plan::Decode(stamp) => decode_frames(&self.files[i], *stamp, self.options),
+                    Plan::Remembered(f) => Err(f.clone()),
+                    Plan::Missing(f) => Err(FailedSource { file: f.clone(), stamp: None }),
+                };
+                (self.tick)();
+                out
+            })
+            .collect()
+    }
+
+    /// Record where each file of a run went (its frames' tensors in shard `name`, numbered in order as
+    /// [`write_run_shard`] wrote them, or its failure) and count it in the report.
+    fn place_run(
+        &self,
+        run: &[usize],
+        results: Vec<FileFrames>,
+        name: &str,
+        placed: &mut [Option<Placed>],
+        report: &mut BuildReport,
+    ) {
+        let mut next_tensor = 0usize;
+        for (&i, result) in run.iter().zip(results) {
+            let decoded = matches!(self.plans[i], Plan::Decode(_));
+            let slot = match result {
+                Ok(frames) => {
+                    if decoded {
+                        report.decoded += 1;
+                    } else {
+                        report.copied += 1;
+                    }
+                    let frames = frames
+                        .into_iter()
+                        .map(|f| {
+                            if decoded {
+                                report.clipped_pixels += u64::from(f.meta.clipped);
+                            }
+                            let tensor = format!("{next_tensor:06}");
+                            next_tensor += 1;
+                            (f.meta, tensor)
+                        })
+                        .collect();
+                    Placed::New { shard: name.to_string(), frames }
+                }
+                Err(failed) => {
+                    if decoded {
+                        report.decoded += 1;
+                    }
+                    Placed::Failed(failed)
+                }
+            };
+            if let Some(s) = placed.get_mut(i) {
+                *s = Some(slot);
+            }
+        }
+    }
+
+    /// The index in manifest order: each file's entries (new or kept, with the manifest's patient,
+    /// study, series and slice index), its source record, or its failure.
+    fn assemble_index(
+        &self,
+        manifest_hash: String,
+        placed: Vec<Option<Placed>>,
+        report: &mut BuildReport,
+    ) -> CacheIndex {
+        let mut index = IndexBuilder::new(CacheIndex {
             format: FORMAT.to_string(),
             version: CACHE_VERSION,
-            generation,
-            read_options: options.read,
-            manifest_hash: manifest.content_hash(),
+            generation: self.generation,
+            read_options: self.options.read,
+            manifest_hash,
             shards: Vec::new(),
             sources: Vec::new(),
             failed: Vec::new(),
             entries: Vec::new(),
-        };
-        let mut shard_ids: HashMap<String, usize> = HashMap::new();
-        let mut shard_id = |shards: &mut Vec<String>, name: &str| -> usize {
-            *shard_ids.entry(name.to_string()).or_insert_with(|| {
-                shards.push(name.to_string());
-                shards.len() - 1
-            })
-        };
+        });
         let mut series_base = 0u32;
-        for ((file, slot), p) in files.iter().zip(placed).zip(&plans) {
+        for ((file, slot), plan) in self.files.iter().zip(placed).zip(self.plans) {
             if file.index == 0 {
                 series_base = 0;
             }
-            let stamp = match p {
-                Plan::Reuse(_, stamp) | Plan::Decode(stamp) => Some(*stamp),
-                _ => None,
-            };
-            let mut push = |index: &mut CacheIndex, mut meta: SliceMeta, shard_name: &str, tensor: String| {
-                meta.patient_id = file.patient.patient_id.clone();
-                meta.study_instance_uid = file.study.study_instance_uid.clone();
-                meta.series_instance_uid = file.series.series_instance_uid.clone();
-                meta.slice_index = series_base.saturating_add(meta.frame);
-                let shard = shard_id(&mut index.shards, shard_name);
-                index.entries.push(IndexEntry { meta, shard, tensor });
-            };
-            match slot {
-                Some(Placed::New { shard, frames }) => {
-                    for (meta, tensor) in frames {
-                        push(&mut index, meta, &shard, tensor);
-                    }
-                    if let Some(stamp) = stamp {
-                        index.sources.push(SourceRecord { path: file.slice.path.clone(), stamp });
-                    }
-                }
-                Some(Placed::Kept(ids)) => {
-                    if let Some(old) = &old {
-                        for e in ids {
-                            if let Some(entry) = old.index.entries.get(e) {
-                                let name = old.index.shards.get(entry.shard).cloned().unwrap_or_default();
-                                push(&mut index, entry.meta.clone(), &name, entry.tensor.clone());
-                            }
-                        }
-                    }
-                    if let Some(stamp) = stamp {
-                        index.sources.push(SourceRecord { path: file.slice.path.clone(), stamp });
-                    }
-                }
-                Some(Placed::Failed(f)) => {
-                    report.failed.push(f.file.clone());
-                    index.failed.push(f);
-                }
-                None => {}
-            }
+            self.add_file(&mut index, file, series_base, slot, plan, report);
             series_base = series_base.saturating_add(file.slice.frames);
         }
-        report.entries = index.entries.len();
+        report.entries = index.index.entries.len();
+        index.index
+    }
 
-        let referenced: HashSet<String> = index.shards.iter().cloned().collect();
-        if let Some(old) = &old {
-            report.shards_kept = old.index.shards.iter().filter(|s| referenced.contains(*s)).count();
+    /// Add one file to the index: its slices and source record when it has slices, its failure when it
+    /// failed. `series_base` is the slice index of its first frame in its series.
+    fn add_file(
+        &self,
+        index: &mut IndexBuilder,
+        file: &ManifestSlice<'_>,
+        series_base: u32,
+        slot: Option<Placed>,
+        plan: &Plan,
+        report: &mut BuildReport,
+    ) {
+        let stamp = match plan {
+            Plan::Reuse(_, stamp) | Plan::Decode(stamp) => Some(*stamp),
+            _ => None,
+        };
+        match slot {
+            Some(Placed::New { shard, frames }) => {
+                for (meta, tensor) in frames {
+                    index.push(file, series_base, meta, &shard, tensor);
+                }
+                index.source(file, stamp);
+            }
+            Some(Placed::Kept(ids)) => {
+                if let Some(old) = self.old {
+                    for e in ids {
+                        if let Some(entry) = old.index.entries.get(e) {
+                            let name = old.index.shards.get(entry.shard).cloned().unwrap_or_default();
+                            index.push(file, series_base, entry.meta.clone(), &name, entry.tensor.clone());
+                        }
+                    }
+                }
+                index.source(file, stamp);
+            }
+            Some(Placed::Failed(f)) => {
+                report.failed.push(f.file.clone());
+                index.index.failed.push(f);
+            }
+            None => {}
         }
-        drop(old);
-        let index_path = dir.join(INDEX_FILE);
-        let json = serde_json::to_vec(&index).map_err(|source| IoError::Json {
-            path: index_path.clone(),
-            what: "slice cache index",
-            source,
-        })?;
-        crate::atomic::write_atomic(&index_path, &json)?;
-        report.shards_deleted = delete_unreferenced_shards(dir, &referenced);
-        let cache = SliceCache::open(dir)?;
-        Ok((cache, report))
+    }
+}
+
+/// An index being assembled: shards are numbered in the order entries first name them.
+struct IndexBuilder {
+    /// The index so far.
+    index: CacheIndex,
+    /// Position of each shard name in [`CacheIndex::shards`].
+    shard_ids: HashMap<String, usize>,
+}
+
+impl IndexBuilder {
+    /// Start from an index without shards, sources, failures or entries.
+    fn new(index: CacheIndex) -> IndexBuilder {
+        IndexBuilder { index, shard_ids: HashMap::new() }
+    }
+
+    /// Add one slice of `file` in shard `shard_name`, taking patient, study and series from the manifest
+    /// and the slice index from `series_base` and the frame.
+    fn push(
+        &mut self,
+        file: &ManifestSlice<'_>,
+        series_base: u32,
+        mut meta: SliceMeta,
+        shard_name: &str,
+        tensor: String,
+    ) {
+        meta.patient_id = file.patient.patient_id.clone();
+        meta.study_instance_uid = file.study.study_instance_uid.clone();
+        meta.series_instance_uid = file.series.series_instance_uid.clone();
+        meta.slice_index = series_base.saturating_add(meta.frame);
+        let shards = &mut self.index.shards;
+        let shard = *self.shard_ids.entry(shard_name.to_string()).or_insert_with(|| {
+            shards.push(shard_name.to_string());
+            shards.len() - 1
+        });
+        self.index.entries.push(IndexEntry { meta, shard, tensor });
+    }
+
+    /// Record `file` as a source of the cache with its stamp (a file without one has no record).
+    fn source(&mut self, file: &ManifestSlice<'_>, stamp: Option<FileStamp>) {
+        if let Some(stamp) = stamp {
+            self.index.sources.push(SourceRecord { path: file.slice.path.clone(), stamp });
+        }
+    }
+}
+
+/// Finish a build: count the old shards the index still names, write the index (the moment the new
+/// cache replaces the old one), delete the shards it no longer names, and open the new cache.
+fn commit_index(
+    dir: &Path,
+    index: &CacheIndex,
+    old: Option<SliceCache>,
+    mut report: BuildReport,
+) -> Result<(SliceCache, BuildReport)> {
+    let referenced: HashSet<String> = index.shards.iter().cloned().collect();
+    if let Some(old) = &old {
+        report.shards_kept = old.index.shards.iter().filter(|s| referenced.contains(*s)).count();
+    }
+    // The previous cache's maps are closed before its shards are deleted.
+    drop(old);
+    let index_path = dir.join(INDEX_FILE);
+    let json = serde_json::to_vec(index).map_err(|source| IoError::Json {
+        path: index_path.clone(),
+        what: "slice cache index",
+        source,
+    })?;
+    crate::atomic::write_atomic(&index_path, &json)?;
+    report.shards_deleted = delete_unreferenced_shards(dir, &referenced);
+    let cache = SliceCache::open(dir)?;
+    Ok((cache, report))
+}
+
+/// Write the frames of a run as one shard at `path`, tensors `000000`, `000001`... in order; `false`
+/// (and no file) when the run has no frame.
+fn write_run_shard(path: &Path, results: &[FileFrames]) -> Result<bool> {
+    let mut tensors: Vec<(String, I16Tensor<'_>)> = Vec::new();
+    for frames in results.iter().flatten() {
+        for frame in frames {
+            let tensor = format!("{:06}", tensors.len());
+            let shape = [frame.meta.rows as usize, frame.meta.cols as usize];
+            tensors.push((tensor, I16Tensor { shape, bytes: &frame.bytes }));
+        }
+    }
+    if tensors.is_empty() {
+        return Ok(false);
+    }
+    write_shard(path, tensors)?;
+    Ok(true)
+}
+
+/// What to do with each file, given the previous cache (in parallel: each plan stats its file).
+fn plan_files(files: &[ManifestSlice<'_>], old: Option<&SliceCache>) -> Vec<Plan> {
+    let lookup = old.map(Lookup::new);
+    files.par_iter().map(|f| plan(f.slice.path.as_path(), lookup.as_ref())).collect()
+}
+
+impl SliceCache {
+    /// The raw little-endian bytes of entry `i` (for copying into a new shard).
+    fn raw(&self, i: usize) -> Option<&[u8]> {
+        self.maps.get(self.index.entries.get(i)?.shard)?.get(self.ranges.get(i)?.clone())
     }
 }
 
@@ -515,4 +670,49 @@ fn delete_unreferenced_shards(dir: &Path, referenced: &HashSet<String>) -> usize
             !referenced.contains(name) && std::fs::remove_file(path).is_ok()
         })
         .count()
+}
+
+/// Round and clamp HU values to `i16`, appending little-endian bytes; returns how many were clamped.
+fn push_i16(values: &[f32], out: &mut Vec<u8>) -> u32 {
+    let mut clipped = 0u32;
+    out.reserve(values.len() * 2);
+    for &v in values {
+        let r = v.round();
+        let q = if r.is_nan() {
+            clipped += 1;
+            0
+        } else if r < i16::MIN as f32 {
+            clipped += 1;
+            i16::MIN
+        } else if r > i16::MAX as f32 {
+            clipped += 1;
+            i16::MAX
+        } else {
+            r as i16
+        };
+        out.extend_from_slice(&q.to_le_bytes());
+    }
+    clipped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::HuView;
+    use super::*;
+
+    #[test]
+    fn rounding_and_clamping() {
+        let mut out = Vec::new();
+        let clipped = push_i16(&[-1000.4, -0.5, 0.5, 1.5, 40000.0, -40000.0, f32::NAN, 32767.4], &mut out);
+        let view = HuView { bytes: &out };
+        // f32::round rounds half away from zero.
+        assert_eq!(view.to_i16(), vec![-1000, -1, 1, 2, i16::MAX, i16::MIN, 0, i16::MAX]);
+        assert_eq!(clipped, 3);
+        assert_eq!(view.len(), 8);
+        assert_eq!(view.get(8), None);
+        let mut f = vec![0f32; 8];
+        assert!(view.copy_to_f32(&mut f).is_ok());
+        assert_eq!(f[0], -1000.0);
+        assert!(view.copy_to_f32(&mut [0f32; 3]).is_err());
+    }
 }
