@@ -1,4 +1,5 @@
-//! The parameter store: every tensor of a model as a candle [`Var`] under its torchvision name.
+//! The parameter store: every tensor of a model as a candle [`Var`] under its torchvision name, and the
+//! [`Parameters`] trait, the one way every network of the workspace names its tensors.
 
 use candle_core::{DType, Tensor, Var};
 use std::collections::HashMap;
@@ -22,6 +23,22 @@ pub struct NamedVar {
     pub var: Var,
     /// Trainable parameter or buffer.
     pub kind: ParamKind,
+}
+
+/// A network (or a piece of one) that names its tensors: a ResNet, a linear layer, a projection head, SparK's
+/// decoder. Pre-training methods list their networks once through this trait, and the optimizer's
+/// variables and a checkpoint's state are read from that one list by [`ParamKind`].
+pub trait Parameters {
+    /// Every tensor, trainable parameters and buffers, with its kind and its name after `prefix` (which
+    /// carries its own separator: `"backbone."`, `"0."`, or `""` for the bare names), in a fixed order
+    /// (for a ResNet, torchvision's `state_dict` order).
+    fn named_vars(&self, prefix: &str) -> Vec<NamedVar>;
+
+    /// The `(name, variable)` pairs of the tensors of `kind`, in the order of [`Parameters::named_vars`]
+    /// (with [`ParamKind::Trainable`]: what an optimizer takes).
+    fn vars_of_kind(&self, prefix: &str, kind: ParamKind) -> Vec<(String, Var)> {
+        self.named_vars(prefix).into_iter().filter(|v| v.kind == kind).map(|v| (v.name, v.var)).collect()
+    }
 }
 
 /// Ordered collection of a model's named variables (the order is torchvision's `state_dict` order).
@@ -101,6 +118,16 @@ impl ParamStore {
     }
 }
 
+impl Parameters for ParamStore {
+    /// The entries in state-dict order, their names after `prefix`.
+    fn named_vars(&self, prefix: &str) -> Vec<NamedVar> {
+        self.entries
+            .iter()
+            .map(|e| NamedVar { name: format!("{prefix}{}", e.name), var: e.var.clone(), kind: e.kind })
+            .collect()
+    }
+}
+
 /// What the layer constructors need: the store to register into, the seed, dtype and device.
 pub(crate) struct Builder<'a> {
     pub store: &'a mut ParamStore,
@@ -115,5 +142,25 @@ impl Builder<'_> {
         let var = Var::from_tensor(&tensor)?;
         self.store.insert(name, var.clone(), kind);
         Ok(var)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+
+    #[test]
+    fn names_take_the_prefix_and_kinds_filter() {
+        let dev = Device::Cpu;
+        let mut store = ParamStore::new();
+        store.insert("bn.weight", Var::ones(2, DType::F32, &dev).unwrap(), ParamKind::Trainable);
+        store.insert("bn.running_mean", Var::zeros(2, DType::F32, &dev).unwrap(), ParamKind::Buffer);
+        let names: Vec<String> = store.named_vars("head.").into_iter().map(|v| v.name).collect();
+        assert_eq!(names, ["head.bn.weight", "head.bn.running_mean"]);
+        let buffers = store.vars_of_kind("", ParamKind::Buffer);
+        assert_eq!(buffers.len(), 1);
+        assert_eq!(buffers[0].0, "bn.running_mean");
     }
 }

@@ -11,7 +11,7 @@ use crate::conv::Conv2d;
 use crate::error::{BackboneError, Result};
 use crate::linear::Linear;
 use crate::ops;
-use crate::params::{Builder, NamedVar, ParamStore};
+use crate::params::{Builder, NamedVar, ParamKind, ParamStore, Parameters};
 use crate::state::{load_into_store, LoadOptions, LoadReport};
 
 /// What [`ResNet::forward_features`] returns.
@@ -117,11 +117,6 @@ impl ResNet {
         &self.store
     }
 
-    /// Every named tensor (parameters and buffers) in torchvision's state-dict order.
-    pub fn named_vars(&self) -> impl Iterator<Item = &NamedVar> {
-        self.store.iter()
-    }
-
     /// The variables an optimiser updates (no running statistics, no counters).
     pub fn trainable_vars(&self) -> Vec<Var> {
         self.store.trainable_vars()
@@ -129,12 +124,12 @@ impl ResNet {
 
     /// Trainable variables of everything but `fc` (for a frozen-backbone phase, take the complement).
     pub fn backbone_vars(&self) -> Vec<Var> {
-        self.store.filtered_vars(|e| e.kind == crate::ParamKind::Trainable && !e.name.starts_with("fc."))
+        self.store.filtered_vars(|e| e.kind == ParamKind::Trainable && !e.name.starts_with("fc."))
     }
 
     /// Trainable variables of `fc` (empty without a classifier).
     pub fn head_vars(&self) -> Vec<Var> {
-        self.store.filtered_vars(|e| e.kind == crate::ParamKind::Trainable && e.name.starts_with("fc."))
+        self.store.filtered_vars(|e| e.kind == ParamKind::Trainable && e.name.starts_with("fc."))
     }
 
     /// Number of trainable scalars, as `sum(p.numel() for p in model.parameters())`.
@@ -256,5 +251,12 @@ impl candle_core::ModuleT for ResNet {
             BackboneError::Tensor(inner) => inner,
             other => candle_core::Error::Msg(other.to_string()),
         })
+    }
+}
+
+impl Parameters for ResNet {
+    /// Every parameter and buffer under its torchvision name after `prefix`, in `state_dict` order.
+    fn named_vars(&self, prefix: &str) -> Vec<NamedVar> {
+        self.store.named_vars(prefix)
     }
 }

@@ -4,6 +4,8 @@ use candle_core::Tensor;
 use std::collections::HashMap;
 use std::path::Path;
 
+use ctssl_backbones::Parameters;
+
 use crate::encoder::SparseEncoder;
 use crate::error::Result;
 
@@ -11,7 +13,7 @@ use crate::error::Result;
 /// `fc.*` excluded; the tensors are copies, so further training does not change them.
 pub fn encoder_state_dict(encoder: &SparseEncoder) -> Result<HashMap<String, Tensor>> {
     let mut out = HashMap::new();
-    for e in encoder.backbone().named_vars() {
+    for e in encoder.backbone().named_vars("") {
         if e.name.starts_with("fc.") {
             continue;
         }

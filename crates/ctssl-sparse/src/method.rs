@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use candle_core::{Device, Tensor, Var};
-use ctssl_backbones::{ParamKind, ResNetConfig};
+use ctssl_backbones::{ParamKind, Parameters, ResNetConfig};
 use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
 use ctssl_train::TrainError;
 use rand::Rng;
@@ -120,7 +120,8 @@ impl PretrainMethod for Spark {
         self.model
             .encoder()
             .backbone()
-            .named_vars()
+            .named_vars("")
+            .into_iter()
             .filter(|e| !e.name.starts_with("fc."))
             .map(|e| {
                 let t = e.var.as_detached_tensor();

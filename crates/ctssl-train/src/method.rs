@@ -25,6 +25,7 @@
 use std::collections::HashMap;
 
 use candle_core::{Tensor, Var};
+use ctssl_backbones::Parameters;
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::validate_names_shapes;
@@ -108,20 +109,12 @@ pub fn load_vars(state: &HashMap<String, Tensor>, vars: &[(String, Var)]) -> Res
 
 /// The trainable variables of a ResNet with their torchvision names, prefixed with `prefix`.
 pub fn resnet_trainable(model: &ctssl_backbones::ResNet, prefix: &str) -> Vec<(String, Var)> {
-    model
-        .named_vars()
-        .filter(|v| v.kind == ctssl_backbones::ParamKind::Trainable)
-        .map(|v| (format!("{prefix}{}", v.name), v.var.clone()))
-        .collect()
+    model.vars_of_kind(prefix, ctssl_backbones::ParamKind::Trainable)
 }
 
 /// The buffers (running statistics, counters) of a ResNet with their torchvision names, prefixed.
 pub fn resnet_buffers(model: &ctssl_backbones::ResNet, prefix: &str) -> Vec<(String, Var)> {
-    model
-        .named_vars()
-        .filter(|v| v.kind == ctssl_backbones::ParamKind::Buffer)
-        .map(|v| (format!("{prefix}{}", v.name), v.var.clone()))
-        .collect()
+    model.vars_of_kind(prefix, ctssl_backbones::ParamKind::Buffer)
 }
 
 #[cfg(test)]

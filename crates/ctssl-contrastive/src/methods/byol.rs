@@ -5,13 +5,13 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
-use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl_train::ema::Ema;
 use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
 use ctssl_train::schedule::Schedule;
 use ctssl_train::Result as TrainResult;
 
-use super::common::{check_views, collapse_logs, map_concat, pair_vars, pooled_features, prefixed, snapshot};
+use super::common::{check_views, collapse_logs, map_concat, pair_vars, pooled_features, snapshot};
 use crate::byol_loss::byol_loss_symmetric;
 use crate::error::{ContrastiveError, Result};
 use crate::projection_head::{ProjectionHead, ProjectionHeadConfig};
@@ -70,9 +70,9 @@ impl Byol {
         let pred = ProjectionHeadConfig::byol(config.output_dim, config.hidden_dim, config.output_dim);
         let predictor = ProjectionHead::new(pred, seed.wrapping_add(2000), DType::F32, device)?;
         let mut targets = resnet_trainable(&target_backbone, "target_backbone.");
-        targets.extend(prefixed(target_projector.named_vars(), "target_projector."));
+        targets.extend(target_projector.vars_of_kind("target_projector.", ParamKind::Trainable));
         let mut online = resnet_trainable(&backbone, "backbone.");
-        online.extend(prefixed(projector.named_vars(), "projector."));
+        online.extend(projector.vars_of_kind("projector.", ParamKind::Trainable));
         let ema = Ema::from_pairs(pair_vars(targets, online)?, Vec::new())?;
         Ok(Self { config, backbone, projector, predictor, target_backbone, target_projector, ema })
     }
@@ -99,10 +99,10 @@ impl Byol {
 
     fn buffer_vars(&self) -> Vec<(String, Var)> {
         let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(prefixed(self.projector.named_buffers(), "projector."));
-        v.extend(prefixed(self.predictor.named_buffers(), "predictor."));
+        v.extend(self.projector.vars_of_kind("projector.", ParamKind::Buffer));
+        v.extend(self.predictor.vars_of_kind("predictor.", ParamKind::Buffer));
         v.extend(resnet_buffers(&self.target_backbone, "target_backbone."));
-        v.extend(prefixed(self.target_projector.named_buffers(), "target_projector."));
+        v.extend(self.target_projector.vars_of_kind("target_projector.", ParamKind::Buffer));
         v.extend(self.ema.target_vars());
         v
     }
@@ -115,8 +115,8 @@ impl PretrainMethod for Byol {
 
     fn trainable_vars(&self) -> Vec<(String, Var)> {
         let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(prefixed(self.projector.named_vars(), "projector."));
-        v.extend(prefixed(self.predictor.named_vars(), "predictor."));
+        v.extend(self.projector.vars_of_kind("projector.", ParamKind::Trainable));
+        v.extend(self.predictor.vars_of_kind("predictor.", ParamKind::Trainable));
         v
     }
 

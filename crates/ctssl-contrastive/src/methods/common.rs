@@ -21,11 +21,6 @@ impl From<ContrastiveError> for TrainError {
     }
 }
 
-/// `vars` with `prefix` in front of every name.
-pub(crate) fn prefixed(vars: Vec<(String, Var)>, prefix: &str) -> Vec<(String, Var)> {
-    vars.into_iter().map(|(n, v)| (format!("{prefix}{n}"), v)).collect()
-}
-
 /// Fails unless there are at least `min` views, all `[B, C, H, W]` with the same `B ≥ 2`.
 pub(crate) fn check_views(method: &str, views: &[Tensor], min: usize) -> TrainResult<usize> {
     if views.len() < min {

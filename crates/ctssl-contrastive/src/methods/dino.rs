@@ -5,14 +5,14 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
-use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl_train::ema::Ema;
 use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
 use ctssl_train::schedule::Schedule;
 use ctssl_train::Result as TrainResult;
 
 use super::common::{
-    check_views, collapse_logs, expect_dims, map_concat, pair_vars, pooled_features, prefixed, snapshot, take_entries,
+    check_views, collapse_logs, expect_dims, map_concat, pair_vars, pooled_features, snapshot, take_entries,
 };
 use crate::dino_head::{DinoHead, DinoHeadConfig};
 use crate::dino_loss::{dino_center_update, dino_loss, DinoLossConfig};
@@ -126,9 +126,9 @@ impl Dino {
         let head = DinoHead::new(head_cfg, seed.wrapping_add(1000), DType::F32, device)?;
         let teacher_head = DinoHead::new(head_cfg, seed.wrapping_add(1000), DType::F32, device)?;
         let mut targets = resnet_trainable(&teacher_backbone, "teacher_backbone.");
-        targets.extend(prefixed(teacher_head.named_vars(), "teacher_head."));
+        targets.extend(teacher_head.vars_of_kind("teacher_head.", ParamKind::Trainable));
         let mut online = resnet_trainable(&backbone, "backbone.");
-        online.extend(prefixed(head.named_vars(), "head."));
+        online.extend(head.vars_of_kind("head.", ParamKind::Trainable));
         let ema = Ema::from_pairs(pair_vars(targets, online)?, Vec::new())?;
         let center = Tensor::zeros((1, config.output_dim), DType::F32, device)?;
         Ok(Self { config, backbone, head, teacher_backbone, teacher_head, ema, center })
@@ -161,9 +161,9 @@ impl Dino {
 
     fn buffer_vars(&self) -> Vec<(String, Var)> {
         let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(prefixed(self.head.named_buffers(), "head."));
+        v.extend(self.head.vars_of_kind("head.", ParamKind::Buffer));
         v.extend(resnet_buffers(&self.teacher_backbone, "teacher_backbone."));
-        v.extend(prefixed(self.teacher_head.named_buffers(), "teacher_head."));
+        v.extend(self.teacher_head.vars_of_kind("teacher_head.", ParamKind::Buffer));
         v.extend(self.ema.target_vars());
         v
     }
@@ -178,7 +178,7 @@ impl PretrainMethod for Dino {
 
     fn trainable_vars(&self) -> Vec<(String, Var)> {
         let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(prefixed(self.head.named_vars(), "head."));
+        v.extend(self.head.vars_of_kind("head.", ParamKind::Trainable));
         v
     }
 

@@ -5,11 +5,11 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
-use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
 use ctssl_train::Result as TrainResult;
 
-use super::common::{check_views, collapse_logs, pooled_features, prefixed, snapshot};
+use super::common::{check_views, collapse_logs, pooled_features, snapshot};
 use crate::error::Result;
 use crate::projection_head::{ProjectionHead, ProjectionHeadConfig};
 
@@ -55,7 +55,7 @@ impl<C: ExpanderObjective> ExpanderMethod<C> {
 
     fn buffer_vars(&self) -> Vec<(String, Var)> {
         let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(prefixed(self.expander.named_buffers(), "projector."));
+        v.extend(self.expander.vars_of_kind("projector.", ParamKind::Buffer));
         v
     }
 }
@@ -67,7 +67,7 @@ impl<C: ExpanderObjective> PretrainMethod for ExpanderMethod<C> {
 
     fn trainable_vars(&self) -> Vec<(String, Var)> {
         let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(prefixed(self.expander.named_vars(), "projector."));
+        v.extend(self.expander.vars_of_kind("projector.", ParamKind::Trainable));
         v
     }
 

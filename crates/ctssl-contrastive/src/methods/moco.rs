@@ -4,14 +4,12 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
-use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl_train::ema::Ema;
 use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
 use ctssl_train::{Result as TrainResult, TrainError};
 
-use super::common::{
-    check_views, collapse_logs, expect_dims, pair_vars, pooled_features, prefixed, snapshot, take_entries,
-};
+use super::common::{check_views, collapse_logs, expect_dims, pair_vars, pooled_features, snapshot, take_entries};
 use crate::error::Result;
 use crate::info_nce::info_nce;
 use crate::key_queue::KeyQueue;
@@ -101,9 +99,9 @@ impl MocoV2 {
         let head = ProjectionHead::new(head_cfg, seed.wrapping_add(1000), DType::F32, device)?;
         let key_head = ProjectionHead::new(head_cfg, seed.wrapping_add(1000), DType::F32, device)?;
         let mut targets = resnet_trainable(&key_backbone, "key_backbone.");
-        targets.extend(prefixed(key_head.named_vars(), "key_head."));
+        targets.extend(key_head.vars_of_kind("key_head.", ParamKind::Trainable));
         let mut online = resnet_trainable(&backbone, "backbone.");
-        online.extend(prefixed(head.named_vars(), "head."));
+        online.extend(head.vars_of_kind("head.", ParamKind::Trainable));
         let ema = Ema::from_pairs(pair_vars(targets, online)?, Vec::new())?;
         let queue =
             KeyQueue::new_random(config.queue_size, config.output_dim, seed.wrapping_add(2000), DType::F32, device)?;
@@ -144,9 +142,9 @@ impl MocoV2 {
 
     fn buffer_vars(&self) -> Vec<(String, Var)> {
         let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(prefixed(self.head.named_buffers(), "head."));
+        v.extend(self.head.vars_of_kind("head.", ParamKind::Buffer));
         v.extend(resnet_buffers(&self.key_backbone, "key_backbone."));
-        v.extend(prefixed(self.key_head.named_buffers(), "key_head."));
+        v.extend(self.key_head.vars_of_kind("key_head.", ParamKind::Buffer));
         v.extend(self.ema.target_vars());
         v
     }
@@ -161,7 +159,7 @@ impl PretrainMethod for MocoV2 {
 
     fn trainable_vars(&self) -> Vec<(String, Var)> {
         let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(prefixed(self.head.named_vars(), "head."));
+        v.extend(self.head.vars_of_kind("head.", ParamKind::Trainable));
         v
     }
 

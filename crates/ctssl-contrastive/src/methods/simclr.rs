@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor};
-use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
 use ctssl_train::Result as TrainResult;
 
-use super::common::{check_views, collapse_logs, map_concat, pooled_features, prefixed, snapshot};
+use super::common::{check_views, collapse_logs, map_concat, pooled_features, snapshot};
 use crate::error::Result;
 use crate::nt_xent::nt_xent;
 use crate::projection_head::{ProjectionHead, ProjectionHeadConfig};
@@ -79,7 +79,7 @@ impl PretrainMethod for SimClr {
 
     fn trainable_vars(&self) -> Vec<(String, candle_core::Var)> {
         let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(prefixed(self.projector.named_vars(), "projector."));
+        v.extend(self.projector.vars_of_kind("projector.", ParamKind::Trainable));
         v
     }
 
@@ -107,7 +107,7 @@ impl PretrainMethod for SimClr {
 impl SimClr {
     fn buffer_vars(&self) -> Vec<(String, candle_core::Var)> {
         let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(prefixed(self.projector.named_buffers(), "projector."));
+        v.extend(self.projector.vars_of_kind("projector.", ParamKind::Buffer));
         v
     }
 }

@@ -6,14 +6,12 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
-use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl_kernels::ops::l2_normalize;
 use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
 use ctssl_train::{Result as TrainResult, TrainError};
 
-use super::common::{
-    check_views, collapse_logs, expect_dims, map_concat, pooled_features, prefixed, snapshot, take_entries,
-};
+use super::common::{check_views, collapse_logs, expect_dims, map_concat, pooled_features, snapshot, take_entries};
 use crate::error::{ContrastiveError, Result};
 use crate::key_queue::KeyQueue;
 use crate::projection_head::{ProjectionHead, ProjectionHeadConfig};
@@ -158,7 +156,7 @@ impl Swav {
 
     fn buffer_vars(&self) -> Vec<(String, Var)> {
         let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(prefixed(self.projector.named_buffers(), "projector."));
+        v.extend(self.projector.vars_of_kind("projector.", ParamKind::Buffer));
         v
     }
 
@@ -174,8 +172,8 @@ impl PretrainMethod for Swav {
 
     fn trainable_vars(&self) -> Vec<(String, Var)> {
         let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(prefixed(self.projector.named_vars(), "projector."));
-        v.extend(self.prototypes.named_vars());
+        v.extend(self.projector.vars_of_kind("projector.", ParamKind::Trainable));
+        v.extend(self.prototypes.vars_of_kind("prototypes.", ParamKind::Trainable));
         v
     }
 
