@@ -42,6 +42,6 @@ pub use conv::Conv2d;
 pub use error::{BackboneError, Result};
 pub use io::{load_safetensors, save_safetensors};
 pub use linear::Linear;
-pub use params::{NamedVar, ParamKind, ParamStore, Parameters};
+pub use params::{snapshot, NamedVar, ParamKind, ParamStore, Parameters};
 pub use resnet::{ResNet, ResNetFeatures};
 pub use state::{load_into_store, LoadOptions, LoadReport, ShapeMismatch};

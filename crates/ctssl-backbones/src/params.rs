@@ -1,8 +1,11 @@
-//! The parameter store: every tensor of a model as a candle [`Var`] under its torchvision name, and the
-//! [`Parameters`] trait, the one way every network of the workspace names its tensors.
+//! The parameter store: every tensor of a model as a candle [`Var`] under its torchvision name; the
+//! [`Parameters`] trait, the one way every network of the workspace names its tensors; and
+//! [`snapshot`], the one way their values are kept for a checkpoint or a saved state.
 
 use candle_core::{DType, Tensor, Var};
 use std::collections::HashMap;
+
+use crate::error::Result;
 
 /// Whether a named tensor is learned by the optimiser or is a buffer (BN running statistics, counters).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +42,14 @@ pub trait Parameters {
     fn vars_of_kind(&self, prefix: &str, kind: ParamKind) -> Vec<(String, Var)> {
         self.named_vars(prefix).into_iter().filter(|v| v.kind == kind).map(|v| (v.name, v.var)).collect()
     }
+}
+
+/// Detached copies of `vars`, names kept: the one snapshot of variables for a checkpoint or a method's
+/// saved state. A copy shares no storage with its variable, so it keeps the value it had while the model
+/// trains on (a detached tensor without a copy changes with every in-place update); a copy that fails is an
+/// error, never a silent fallback to the shared tensor.
+pub fn snapshot(vars: &[(String, Var)]) -> Result<Vec<(String, Tensor)>> {
+    vars.iter().map(|(name, var)| Ok((name.clone(), var.as_detached_tensor().copy()?))).collect()
 }
 
 /// Ordered collection of a model's named variables (the order is torchvision's `state_dict` order).
@@ -138,7 +149,7 @@ pub(crate) struct Builder<'a> {
 
 impl Builder<'_> {
     /// Registers `tensor` under `name` as a variable and returns the variable.
-    pub fn add(&mut self, name: &str, tensor: Tensor, kind: ParamKind) -> crate::Result<Var> {
+    pub fn add(&mut self, name: &str, tensor: Tensor, kind: ParamKind) -> Result<Var> {
         let var = Var::from_tensor(&tensor)?;
         self.store.insert(name, var.clone(), kind);
         Ok(var)
@@ -152,7 +163,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn names_take_the_prefix_and_kinds_filter() {
+    fn names_take_the_prefix_kinds_filter_and_snapshots_keep_their_values() {
         let dev = Device::Cpu;
         let mut store = ParamStore::new();
         store.insert("bn.weight", Var::ones(2, DType::F32, &dev).unwrap(), ParamKind::Trainable);
@@ -162,5 +173,8 @@ mod tests {
         let buffers = store.vars_of_kind("", ParamKind::Buffer);
         assert_eq!(buffers.len(), 1);
         assert_eq!(buffers[0].0, "bn.running_mean");
+        let kept = snapshot(&buffers).unwrap();
+        buffers[0].1.set(&Tensor::ones(2, DType::F32, &dev).unwrap()).unwrap();
+        assert_eq!(kept[0].1.to_vec1::<f32>().unwrap(), [0.0, 0.0], "a snapshot does not follow its variable");
     }
 }

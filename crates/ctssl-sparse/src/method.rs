@@ -5,9 +5,9 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use candle_core::{Device, Tensor, Var};
-use ctssl_backbones::{ParamKind, Parameters, ResNetConfig};
-use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
+use candle_core::{Device, Tensor};
+use ctssl_backbones::{Parameters, ResNetConfig};
+use ctssl_train::method::{LossOutput, Part, PretrainMethod, StepContext};
 use ctssl_train::TrainError;
 use rand::Rng;
 
@@ -16,9 +16,6 @@ use crate::error::{Result, SparseError};
 use crate::mask::MaskGenerator;
 use crate::model::SparkModel;
 use crate::preview::write_preview;
-
-/// Prefix of the backbone's variables among the method's names.
-const ENCODER: &str = "encoder.";
 
 /// Where and how often [`Spark`] writes reconstruction previews.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,16 +63,6 @@ impl Spark {
     pub fn mask_generator(&self) -> &MaskGenerator {
         &self.masks
     }
-
-    fn head_vars(&self, kind: ParamKind) -> Vec<(String, Var)> {
-        self.model.head_params().iter().filter(|v| v.kind == kind).map(|v| (v.name.clone(), v.var.clone())).collect()
-    }
-
-    fn state_vars(&self) -> Vec<(String, Var)> {
-        let mut vars = resnet_buffers(self.model.encoder().backbone(), ENCODER);
-        vars.extend(self.head_vars(ParamKind::Buffer));
-        vars
-    }
 }
 
 impl PretrainMethod for Spark {
@@ -83,12 +70,10 @@ impl PretrainMethod for Spark {
         "spark"
     }
 
-    fn trainable_vars(&self) -> Vec<(String, Var)> {
-        let backbone = self.model.encoder().backbone();
-        let mut vars: Vec<(String, Var)> =
-            resnet_trainable(backbone, ENCODER).into_iter().filter(|(n, _)| !n.starts_with("encoder.fc.")).collect();
-        vars.extend(self.head_vars(ParamKind::Trainable));
-        vars
+    /// One part, the model: the encoder's backbone as `encoder.` + its torchvision names, then densify and
+    /// decoder under SparK's names.
+    fn parts(&self) -> Vec<Part<'_>> {
+        vec![Part::trained("", &self.model)]
     }
 
     fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> ctssl_train::Result<LossOutput> {
@@ -106,14 +91,6 @@ impl PretrainMethod for Spark {
             }
         }
         Ok(LossOutput::new(out.loss))
-    }
-
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        self.state_vars().into_iter().map(|(n, v)| (n, v.as_detached_tensor())).collect()
-    }
-
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> ctssl_train::Result<()> {
-        load_vars(state, &self.state_vars())
     }
 
     fn encoder_state_dict(&self) -> HashMap<String, Tensor> {

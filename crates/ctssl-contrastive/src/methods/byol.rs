@@ -7,11 +7,11 @@ use std::collections::HashMap;
 use candle_core::{DType, Device, Tensor, Var};
 use ctssl_backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl_train::ema::Ema;
-use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
+use ctssl_train::method::{LossOutput, Part, PretrainMethod, StepContext};
 use ctssl_train::schedule::Schedule;
 use ctssl_train::Result as TrainResult;
 
-use super::common::{check_views, collapse_logs, map_concat, pair_vars, pooled_features, snapshot};
+use super::common::{check_views, collapse_logs, map_concat, pair_vars, pooled_features};
 use crate::byol_loss::byol_loss_symmetric;
 use crate::error::{ContrastiveError, Result};
 use crate::projection_head::{ProjectionHead, ProjectionHeadConfig};
@@ -69,9 +69,9 @@ impl Byol {
         let target_projector = ProjectionHead::new(proj, seed.wrapping_add(1000), DType::F32, device)?;
         let pred = ProjectionHeadConfig::byol(config.output_dim, config.hidden_dim, config.output_dim);
         let predictor = ProjectionHead::new(pred, seed.wrapping_add(2000), DType::F32, device)?;
-        let mut targets = resnet_trainable(&target_backbone, "target_backbone.");
+        let mut targets = target_backbone.vars_of_kind("target_backbone.", ParamKind::Trainable);
         targets.extend(target_projector.vars_of_kind("target_projector.", ParamKind::Trainable));
-        let mut online = resnet_trainable(&backbone, "backbone.");
+        let mut online = backbone.vars_of_kind("backbone.", ParamKind::Trainable);
         online.extend(projector.vars_of_kind("projector.", ParamKind::Trainable));
         let ema = Ema::from_pairs(pair_vars(targets, online)?, Vec::new())?;
         Ok(Self { config, backbone, projector, predictor, target_backbone, target_projector, ema })
@@ -96,16 +96,6 @@ impl Byol {
     pub fn momentum_at(&self, step: u64, total_steps: u64) -> TrainResult<f64> {
         Ok(Schedule::ema_momentum(self.config.base_momentum, total_steps.max(1))?.at(step))
     }
-
-    fn buffer_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(self.projector.vars_of_kind("projector.", ParamKind::Buffer));
-        v.extend(self.predictor.vars_of_kind("predictor.", ParamKind::Buffer));
-        v.extend(resnet_buffers(&self.target_backbone, "target_backbone."));
-        v.extend(self.target_projector.vars_of_kind("target_projector.", ParamKind::Buffer));
-        v.extend(self.ema.target_vars());
-        v
-    }
 }
 
 impl PretrainMethod for Byol {
@@ -113,11 +103,14 @@ impl PretrainMethod for Byol {
         "byol"
     }
 
-    fn trainable_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(self.projector.vars_of_kind("projector.", ParamKind::Trainable));
-        v.extend(self.predictor.vars_of_kind("predictor.", ParamKind::Trainable));
-        v
+    fn parts(&self) -> Vec<Part<'_>> {
+        vec![
+            Part::trained("backbone.", &self.backbone),
+            Part::trained("projector.", &self.projector),
+            Part::trained("predictor.", &self.predictor),
+            Part::target("target_backbone.", &self.target_backbone),
+            Part::target("target_projector.", &self.target_projector),
+        ]
     }
 
     fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> TrainResult<LossOutput> {
@@ -135,14 +128,6 @@ impl PretrainMethod for Byol {
 
     fn after_step(&mut self, step: u64, total_steps: u64) -> TrainResult<()> {
         self.ema.update(self.momentum_at(step, total_steps)?)
-    }
-
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        snapshot(&self.buffer_vars())
-    }
-
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> TrainResult<()> {
-        load_vars(state, &self.buffer_vars())
     }
 
     fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
