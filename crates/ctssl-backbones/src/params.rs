@@ -1,6 +1,6 @@
 //! The parameter store: every tensor of a model as a candle [`Var`] under its torchvision name; the
 //! [`Parameters`] trait, the one way every network of the workspace names its tensors; and
-//! [`snapshot`], the one way their values are kept for a checkpoint or a saved state.
+//! [`snapshot`], the one way their values are kept for a checkpoint, a saved state or an export.
 
 use candle_core::{DType, Tensor, Var};
 use std::collections::HashMap;
@@ -44,8 +44,8 @@ pub trait Parameters {
     }
 }
 
-/// Detached copies of `vars`, names kept: the one snapshot of variables for a checkpoint or a method's
-/// saved state. A copy shares no storage with its variable, so it keeps the value it had while the model
+/// Detached copies of `vars`, names kept: the one snapshot of variables for a checkpoint, a method's
+/// saved state or an exported state dict. A copy shares no storage with its variable, so it keeps the value it had while the model
 /// trains on (a detached tensor without a copy changes with every in-place update); a copy that fails is an
 /// error, never a silent fallback to the shared tensor.
 pub fn snapshot(vars: &[(String, Var)]) -> Result<Vec<(String, Tensor)>> {
@@ -117,10 +117,10 @@ impl ParamStore {
         self.entries.iter().filter(|e| e.kind == ParamKind::Trainable).map(|e| e.var.elem_count()).sum()
     }
 
-    /// Name → detached tensor for every entry (a copy-free snapshot: the tensors share storage with the
-    /// variables, so call [`Tensor::copy`] on them if the model trains on afterwards and the old values matter).
-    pub fn state_dict(&self) -> HashMap<String, Tensor> {
-        self.entries.iter().map(|e| (e.name.clone(), e.var.as_detached_tensor())).collect()
+    /// Name → copy of every entry (a [`snapshot`]: training on does not change it).
+    pub fn state_dict(&self) -> Result<HashMap<String, Tensor>> {
+        let vars: Vec<(String, Var)> = self.entries.iter().map(|e| (e.name.clone(), e.var.clone())).collect();
+        Ok(snapshot(&vars)?.into_iter().collect())
     }
 
     /// Float dtype of the trainable parameters (F32 unless the model was built otherwise).
@@ -176,5 +176,9 @@ mod tests {
         let kept = snapshot(&buffers).unwrap();
         buffers[0].1.set(&Tensor::ones(2, DType::F32, &dev).unwrap()).unwrap();
         assert_eq!(kept[0].1.to_vec1::<f32>().unwrap(), [0.0, 0.0], "a snapshot does not follow its variable");
+        let state = store.state_dict().unwrap();
+        assert_eq!(state["bn.running_mean"].to_vec1::<f32>().unwrap(), [1.0, 1.0]);
+        store.get("bn.running_mean").unwrap().var.set(&Tensor::zeros(2, DType::F32, &dev).unwrap()).unwrap();
+        assert_eq!(state["bn.running_mean"].to_vec1::<f32>().unwrap(), [1.0, 1.0], "nor does a state dict");
     }
 }

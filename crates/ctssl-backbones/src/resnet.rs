@@ -11,7 +11,7 @@ use crate::conv::Conv2d;
 use crate::error::{BackboneError, Result};
 use crate::linear::Linear;
 use crate::ops;
-use crate::params::{Builder, NamedVar, ParamKind, ParamStore, Parameters};
+use crate::params::{snapshot, Builder, NamedVar, ParamKind, ParamStore, Parameters};
 use crate::state::{load_into_store, LoadOptions, LoadReport};
 
 /// What [`ResNet::forward_features`] returns.
@@ -137,9 +137,17 @@ impl ResNet {
         self.store.num_trainable()
     }
 
-    /// Name → tensor for every parameter and buffer (see [`ParamStore::state_dict`]).
-    pub fn state_dict(&self) -> HashMap<String, Tensor> {
+    /// Name → copy of every parameter and buffer (see [`ParamStore::state_dict`]).
+    pub fn state_dict(&self) -> Result<HashMap<String, Tensor>> {
         self.store.state_dict()
+    }
+
+    /// Name → copy of every tensor but the classifier's (`fc.*`): the encoder a pre-training run exports,
+    /// which loads into a ResNet of the same layout with or without a classifier.
+    pub fn encoder_state_dict(&self) -> Result<HashMap<String, Tensor>> {
+        let mut vars: Vec<(String, Var)> = self.store.iter().map(|e| (e.name.clone(), e.var.clone())).collect();
+        vars.retain(|(name, _)| !name.starts_with("fc."));
+        Ok(snapshot(&vars)?.into_iter().collect())
     }
 
     /// Copies matching entries of `state` into the model; see [`LoadOptions`] and [`LoadReport`].
@@ -149,7 +157,7 @@ impl ResNet {
 
     /// Writes the state dict to a safetensors file (atomically: temp file + rename).
     pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
-        crate::io::save_safetensors(&self.state_dict(), path)
+        crate::io::save_safetensors(&self.state_dict()?, path)
     }
 
     /// Loads a safetensors file into the model.

@@ -107,7 +107,7 @@ fn torchvision_resnet50_state_dict_loads_with_every_key_matched() {
     assert!(report.is_complete(), "{}", report.summary());
     assert_eq!(report.loaded.len(), 320);
     assert!(report.defaulted.is_empty() && report.folded.is_empty());
-    let ours = model.state_dict();
+    let ours = model.state_dict().unwrap();
     for (name, t) in &state {
         let o = &ours[name];
         assert_eq!(o.dtype(), t.dtype(), "{name}");

@@ -125,13 +125,13 @@ fn every_method_trains_through_the_trainer_and_logs_monitors() {
 #[test]
 fn encoder_state_dict_is_the_plain_backbone() {
     let want: std::collections::BTreeSet<String> =
-        ResNet::new(backbone(), 0, &Device::Cpu).unwrap().state_dict().into_keys().collect();
+        ResNet::new(backbone(), 0, &Device::Cpu).unwrap().state_dict().unwrap().into_keys().collect();
     for name in ContrastiveMethod::ALL {
-        let got: std::collections::BTreeSet<String> = small(name).encoder_state_dict().into_keys().collect();
+        let got: std::collections::BTreeSet<String> = small(name).encoder_state_dict().unwrap().into_keys().collect();
         assert_eq!(got, want, "{name}");
         // The exported weights are the trainable (online / student / query) ones.
         let m = small(name);
-        let w = &m.encoder_state_dict()["conv1.weight"];
+        let w = &m.encoder_state_dict().unwrap()["conv1.weight"];
         let v = m.trainable_vars().into_iter().find(|(n, _)| n == "backbone.conv1.weight").unwrap().1;
         assert_eq!(max_diff(w, v.as_tensor()), 0.0, "{name}");
     }
@@ -218,7 +218,7 @@ fn trainer_resume_is_exact() {
                 t = t.stop_after(s);
             }
             let summary = t.run(m.as_mut(), opt.as_mut(), &loader).unwrap();
-            (summary, m.encoder_state_dict(), m.state_tensors().unwrap())
+            (summary, m.encoder_state_dict().unwrap(), m.state_tensors().unwrap())
         };
         let straight = tempfile::tempdir().unwrap();
         let (s1, enc1, st1) = run(None, straight.path());

@@ -2,11 +2,10 @@
 //! step drawn from the run's random generator (so a resumed run draws the same masks), the masked-patch
 //! loss, optional reconstruction previews, and the encoder exported under the backbone's names.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use candle_core::{Device, Tensor};
-use ctssl_backbones::{Parameters, ResNetConfig};
+use ctssl_backbones::{ResNet, ResNetConfig};
 use ctssl_train::method::{LossOutput, Part, PretrainMethod, StepContext};
 use ctssl_train::TrainError;
 use rand::Rng;
@@ -93,17 +92,8 @@ impl PretrainMethod for Spark {
         Ok(LossOutput::new(out.loss))
     }
 
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.model
-            .encoder()
-            .backbone()
-            .named_vars("")
-            .into_iter()
-            .filter(|e| !e.name.starts_with("fc."))
-            .map(|e| {
-                let t = e.var.as_detached_tensor();
-                (e.name.clone(), t.copy().unwrap_or(t))
-            })
-            .collect()
+    /// The encoder's backbone; its export leaves out a classifier, which SparK never trains.
+    fn encoder(&self) -> &ResNet {
+        self.model.encoder().backbone()
     }
 }

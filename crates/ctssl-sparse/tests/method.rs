@@ -69,7 +69,7 @@ fn names_groups_state_and_export() {
     assert!(other.load_state_tensors(&missing).is_err());
     // Export: loads into the backbone with only the classifier missing.
     let fresh = ResNet::new(b.with_num_classes(Some(3)), 9, &Device::Cpu).unwrap();
-    let report = fresh.load_state_dict(&m.encoder_state_dict(), &LoadOptions::partial()).unwrap();
+    let report = fresh.load_state_dict(&m.encoder_state_dict().unwrap(), &LoadOptions::partial()).unwrap();
     let mut miss = report.missing.clone();
     miss.sort();
     assert_eq!(miss, vec!["fc.bias".to_string(), "fc.weight".to_string()]);

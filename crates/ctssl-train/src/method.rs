@@ -30,7 +30,7 @@
 use std::collections::HashMap;
 
 use candle_core::{Tensor, Var};
-use ctssl_backbones::{snapshot, ParamKind, Parameters};
+use ctssl_backbones::{snapshot, ParamKind, Parameters, ResNet};
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::validate_names_shapes;
@@ -93,9 +93,10 @@ impl<'a> Part<'a> {
 
 /// A self-supervised pre-training method that the [`crate::trainer::Trainer`] can run.
 ///
-/// A method implements [`PretrainMethod::parts`] and the steps; the variable lists and the saved state
-/// ([`PretrainMethod::trainable_vars`], [`PretrainMethod::state_vars`], [`PretrainMethod::state_tensors`],
-/// [`PretrainMethod::load_state_tensors`]) are derived from the parts, and implementations keep those
+/// A method implements [`PretrainMethod::parts`], [`PretrainMethod::encoder`] and the steps; the variable
+/// lists, the saved state and the export ([`PretrainMethod::trainable_vars`], [`PretrainMethod::state_vars`],
+/// [`PretrainMethod::state_tensors`], [`PretrainMethod::load_state_tensors`],
+/// [`PretrainMethod::encoder_state_dict`]) are derived from them, and implementations keep those
 /// definitions, so that no method lists its networks twice.
 pub trait PretrainMethod {
     /// A short name (`"simclr"`, `"byol"` ...), written to the run's config.
@@ -105,6 +106,10 @@ pub trait PretrainMethod {
     /// order of [`PretrainMethod::trainable_vars`], so it fixes the optimizer's (and every sum over its
     /// variables); the names are checkpoint keys.
     fn parts(&self) -> Vec<Part<'_>>;
+
+    /// The backbone being pre-trained (the online, query or student one), which
+    /// [`PretrainMethod::encoder_state_dict`] exports.
+    fn encoder(&self) -> &ResNet;
 
     /// The loss of a batch: `views[k]` is view `k` of every sample, `[B, C, H, W]`.
     fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> Result<LossOutput>;
@@ -128,9 +133,6 @@ pub trait PretrainMethod {
     fn load_extra_state(&mut self, state: HashMap<String, Tensor>) -> Result<()> {
         expect_no_more(&state)
     }
-
-    /// The encoder (backbone) to export, with torchvision names (`conv1.weight`, `layer1.0.bn1.running_mean`).
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor>;
 
     /// The variables the optimizer updates: the parameters of the trained parts, part by part, with their
     /// prefixed names (used for parameter groups — biases and batch-norm parameters are recognised by
@@ -166,6 +168,12 @@ pub trait PretrainMethod {
         let mut state = snapshot(&self.state_vars())?;
         state.extend(self.extra_state()?);
         Ok(state)
+    }
+
+    /// The encoder to export: copies of [`PretrainMethod::encoder`]'s tensors under their torchvision names
+    /// (`conv1.weight`, `layer1.0.bn1.running_mean`), without a classifier ([`ResNet::encoder_state_dict`]).
+    fn encoder_state_dict(&self) -> Result<HashMap<String, Tensor>> {
+        Ok(self.encoder().encoder_state_dict()?)
     }
 
     /// Restores what [`PretrainMethod::state_tensors`] returned; fails on a missing, unexpected or
@@ -239,17 +247,19 @@ mod tests {
         store
     }
 
-    /// An online network, its EMA target, and a counter as extra state.
+    /// An online network, its EMA target, and a counter as extra state (and a backbone to export).
     struct Toy {
         online: ParamStore,
         target: ParamStore,
         counter: Tensor,
+        backbone: ResNet,
     }
 
     impl Toy {
         fn new(value: f32) -> Self {
             let counter = Tensor::new(&[value], &Device::Cpu).unwrap();
-            Self { online: network(value), target: network(value + 10.0), counter }
+            let backbone = ResNet::new(ResNetConfig::resnet_tiny().with_base_width(4), 0, &Device::Cpu).unwrap();
+            Self { online: network(value), target: network(value + 10.0), counter, backbone }
         }
     }
 
@@ -272,8 +282,8 @@ mod tests {
             self.counter = counter;
             Ok(())
         }
-        fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-            HashMap::new()
+        fn encoder(&self) -> &ResNet {
+            &self.backbone
         }
     }
 

@@ -2,7 +2,6 @@
 //! resumed run ends bit for bit like an uninterrupted one; a non-finite loss stops the run and keeps the
 //! last good checkpoint; metrics files are written.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, Var};
@@ -74,8 +73,8 @@ impl PretrainMethod for TinySimclr {
         let loss = (logp * pos)?.sum_all()?.affine(-1.0 / n as f64, 0.0)?;
         Ok(LossOutput { loss, logs: vec![("batch".into(), n as f64)] })
     }
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.encoder.state_dict()
+    fn encoder(&self) -> &ResNet {
+        &self.encoder
     }
 }
 
@@ -176,9 +175,10 @@ fn resumed_run_matches_uninterrupted_run_bit_for_bit() {
     assert!(recs.iter().filter_map(|r| r.get("loss")).all(|l| l.as_f64().unwrap().is_finite()));
 }
 
-/// Squared norm of one weight, NaN from step 3 on.
+/// Squared norm of one weight, NaN from step 3 on (the encoder is only there to be exported).
 struct Poisoned {
     w: Projector,
+    encoder: ResNet,
 }
 
 impl PretrainMethod for Poisoned {
@@ -194,15 +194,17 @@ impl PretrainMethod for Poisoned {
         let loss = if ctx.step >= 3 { loss.affine(f64::NAN, 0.0)? } else { loss };
         Ok(LossOutput::new(loss))
     }
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        HashMap::new()
+    fn encoder(&self) -> &ResNet {
+        &self.encoder
     }
 }
 
 #[test]
 fn non_finite_loss_stops_and_keeps_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let mut m = Poisoned { w: Projector(Var::from_slice(&[1.0f32, 2.0], 2, &Device::Cpu).unwrap()) };
+    let w = Projector(Var::from_slice(&[1.0f32, 2.0], 2, &Device::Cpu).unwrap());
+    let mut m =
+        Poisoned { w, encoder: ResNet::new(ResNetConfig::resnet_tiny().with_base_width(4), 0, &Device::Cpu).unwrap() };
     let mut opt = sgd_plain(&m);
     let cfg = TrainerConfig { checkpoint_every: 1, keep_last: 10, ..config() };
     let err = Trainer::new(cfg, dir.path()).unwrap().run(&mut m, &mut opt, &loader()).unwrap_err();

@@ -2,8 +2,6 @@
 //! network's projection of the other view; the target is an EMA of the online backbone and projector with
 //! the cosine momentum schedule `τ = 1 − (1 − τ₀)(cos(πk/K) + 1)/2`; the loss is symmetrised.
 
-use std::collections::HashMap;
-
 use candle_core::{DType, Device, Tensor, Var};
 use ctssl_backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl_train::ema::Ema;
@@ -130,7 +128,7 @@ impl PretrainMethod for Byol {
         self.ema.update(self.momentum_at(step, total_steps)?)
     }
 
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.backbone.state_dict()
+    fn encoder(&self) -> &ResNet {
+        &self.backbone
     }
 }

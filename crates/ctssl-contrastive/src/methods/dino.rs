@@ -224,7 +224,7 @@ impl PretrainMethod for Dino {
         Ok(())
     }
 
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.backbone.state_dict()
+    fn encoder(&self) -> &ResNet {
+        &self.backbone
     }
 }

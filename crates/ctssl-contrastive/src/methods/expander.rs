@@ -2,8 +2,6 @@
 //! embeddings, with no teacher and no negatives. Each method is this struct with its own objective
 //! (its config type implements [`ExpanderObjective`]).
 
-use std::collections::HashMap;
-
 use candle_core::{DType, Device, Tensor};
 use ctssl_backbones::{ResNet, ResNetConfig};
 use ctssl_train::method::{LossOutput, Part, PretrainMethod, StepContext};
@@ -74,7 +72,7 @@ impl<C: ExpanderObjective> PretrainMethod for ExpanderMethod<C> {
         Ok(LossOutput { loss, logs })
     }
 
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.backbone.state_dict()
+    fn encoder(&self) -> &ResNet {
+        &self.backbone
     }
 }

@@ -186,7 +186,7 @@ impl PretrainMethod for MocoV2 {
         Ok(())
     }
 
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.backbone.state_dict()
+    fn encoder(&self) -> &ResNet {
+        &self.backbone
     }
 }

@@ -1,7 +1,5 @@
 //! SimCLR (Chen et al. 2020): two views → backbone → 2-layer MLP projector → NT-Xent over the 2N embeddings.
 
-use std::collections::HashMap;
-
 use candle_core::{DType, Device, Tensor};
 use ctssl_backbones::{ResNet, ResNetConfig};
 use ctssl_train::method::{LossOutput, Part, PretrainMethod, StepContext};
@@ -89,7 +87,7 @@ impl PretrainMethod for SimClr {
         Ok(LossOutput { loss, logs })
     }
 
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.backbone.state_dict()
+    fn encoder(&self) -> &ResNet {
+        &self.backbone
     }
 }
