@@ -36,7 +36,7 @@ use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor};
 use clap::Parser;
-use ctssl::backbones::{ParamKind, ResNet, ResNetConfig};
+use ctssl::backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl::kernels::{ops, profile};
 use ctssl::train::optim::{AdamW, AdamWConfig, Optimizer, ParamGroup};
 
@@ -151,11 +151,7 @@ fn run(args: &Args) -> Result<(), Box<dyn std::error::Error>> {
     let device = Device::Cpu;
     let config = ResNetConfig::from_name(&args.arch)?.with_in_channels(1).with_num_classes(Some(args.classes));
     let model = ResNet::new(config, 0, &device)?;
-    let named: Vec<(String, candle_core::Var)> = model
-        .named_vars()
-        .filter(|v| v.kind == ParamKind::Trainable)
-        .map(|v| (v.name.clone(), v.var.clone()))
-        .collect();
+    let named = model.vars_of_kind("", ParamKind::Trainable);
     let mut opt = AdamW::new(vec![ParamGroup::new(named)], AdamWConfig::default())?;
     let x = {
         use rand::SeedableRng;

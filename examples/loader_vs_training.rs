@@ -34,9 +34,8 @@ use std::time::Instant;
 use candle_core::{Device, Tensor};
 use clap::Parser;
 use ctssl::augment::{chest_phantom, HuSlice, InMemorySlices, Loader, LoaderConfig, Recipe};
-use ctssl::backbones::{ResNet, ResNetConfig};
+use ctssl::backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl::contrastive::nt_xent;
-use ctssl::train::method::resnet_trainable;
 use ctssl::train::optim::{split_decay, AdamW, AdamWConfig, Optimizer};
 
 type Res<T> = Result<T, Box<dyn std::error::Error>>;
@@ -110,7 +109,7 @@ struct Trainer {
 impl Trainer {
     fn new(seed: u64) -> Res<Self> {
         let model = ResNet::new(ResNetConfig::resnet_tiny(), seed, &Device::Cpu)?;
-        let opt = AdamW::new(split_decay(resnet_trainable(&model, "")), AdamWConfig::default())?;
+        let opt = AdamW::new(split_decay(model.vars_of_kind("", ParamKind::Trainable)), AdamWConfig::default())?;
         Ok(Trainer { model, opt })
     }
 

@@ -94,7 +94,7 @@ pub fn pretrain(
     }
     let summary = trainer.run(&mut *run.method, &mut *run.optimizer, &loader)?;
     if summary.steps_done >= summary.total_steps {
-        ctssl_backbones::save_safetensors(&run.method.encoder_state_dict(), &encoder)?;
+        ctssl_backbones::save_safetensors(&run.method.encoder_state_dict()?, &encoder)?;
     }
     Ok(PretrainOutcome { encoder, summary: Some(summary), seconds: t0.elapsed().as_secs_f64() })
 }

@@ -7,7 +7,7 @@
 //!
 //! ```
 //! use candle_core::{Device, Tensor};
-//! use ctssl_backbones::{ResNet, ResNetConfig};
+//! use ctssl_backbones::{Parameters, ResNet, ResNetConfig};
 //!
 //! # fn main() -> ctssl_backbones::Result<()> {
 //! let model = ResNet::new(ResNetConfig::resnet_tiny(), 42, &Device::Cpu)?;
@@ -15,7 +15,7 @@
 //! let features = model.forward_features(&x, false)?;
 //! assert_eq!(features.stages[3].dims(), &[2, 256, 4, 4]);
 //! assert_eq!(features.pooled.dims(), &[2, 256]);
-//! assert!(model.named_vars().any(|v| v.name == "layer1.0.bn1.running_mean"));
+//! assert!(model.named_vars("").iter().any(|v| v.name == "layer1.0.bn1.running_mean"));
 //! # Ok(())
 //! # }
 //! ```
@@ -42,6 +42,6 @@ pub use conv::Conv2d;
 pub use error::{BackboneError, Result};
 pub use io::{load_safetensors, save_safetensors};
 pub use linear::Linear;
-pub use params::{NamedVar, ParamKind, ParamStore};
+pub use params::{snapshot, NamedVar, ParamKind, ParamStore, Parameters};
 pub use resnet::{ResNet, ResNetFeatures};
 pub use state::{load_into_store, LoadOptions, LoadReport, ShapeMismatch};

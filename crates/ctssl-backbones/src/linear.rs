@@ -6,7 +6,7 @@ use candle_core::{Tensor, Var};
 use crate::error::{BackboneError, Result};
 use crate::init::linear_uniform;
 use crate::ops;
-use crate::params::{Builder, ParamKind};
+use crate::params::{Builder, NamedVar, ParamKind, Parameters};
 
 /// A fully connected layer `y = x · Wᵀ + b` for `x: [N, in]`: weight `[out, in]` and an optional bias
 /// `[out]`, both [`Var`]s.
@@ -69,14 +69,18 @@ impl Linear {
         }
         ops::linear(x, self.weight.as_tensor(), self.bias.as_ref().map(Var::as_tensor))
     }
+}
 
-    /// The variables with their names under `prefix` (`{prefix}weight`, `{prefix}bias`; the prefix
-    /// carries its own separator, e.g. `"0."`).
-    pub fn named_vars(&self, prefix: &str) -> Vec<(String, Var)> {
-        let mut v = vec![(format!("{prefix}weight"), self.weight.clone())];
-        if let Some(b) = &self.bias {
-            v.push((format!("{prefix}bias"), b.clone()));
-        }
+impl Parameters for Linear {
+    /// `{prefix}weight` and, with a bias, `{prefix}bias`; both trainable.
+    fn named_vars(&self, prefix: &str) -> Vec<NamedVar> {
+        let named = |name: &str, var: &Var| NamedVar {
+            name: format!("{prefix}{name}"),
+            var: var.clone(),
+            kind: ParamKind::Trainable,
+        };
+        let mut v = vec![named("weight", &self.weight)];
+        v.extend(self.bias.iter().map(|b| named("bias", b)));
         v
     }
 }
@@ -97,7 +101,7 @@ mod tests {
         let without = Linear::from_vars(w.clone(), None).unwrap();
         assert_eq!(with.forward(&x).unwrap().to_vec2::<f64>().unwrap(), vec![vec![-1.5, -3.0]]);
         assert_eq!(without.forward(&x).unwrap().to_vec2::<f64>().unwrap(), vec![vec![-2.0, -2.0]]);
-        let names: Vec<String> = with.named_vars("0.").into_iter().map(|(n, _)| n).collect();
+        let names: Vec<String> = with.named_vars("0.").into_iter().map(|v| v.name).collect();
         assert_eq!(names, ["0.weight", "0.bias"]);
         assert_eq!(without.named_vars("0.").len(), 1);
         assert!(with.forward(&Tensor::zeros((1, 2), DType::F64, &dev).unwrap()).is_err());

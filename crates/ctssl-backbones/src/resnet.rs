@@ -11,7 +11,7 @@ use crate::conv::Conv2d;
 use crate::error::{BackboneError, Result};
 use crate::linear::Linear;
 use crate::ops;
-use crate::params::{Builder, NamedVar, ParamStore};
+use crate::params::{snapshot, Builder, NamedVar, ParamKind, ParamStore, Parameters};
 use crate::state::{load_into_store, LoadOptions, LoadReport};
 
 /// What [`ResNet::forward_features`] returns.
@@ -117,11 +117,6 @@ impl ResNet {
         &self.store
     }
 
-    /// Every named tensor (parameters and buffers) in torchvision's state-dict order.
-    pub fn named_vars(&self) -> impl Iterator<Item = &NamedVar> {
-        self.store.iter()
-    }
-
     /// The variables an optimiser updates (no running statistics, no counters).
     pub fn trainable_vars(&self) -> Vec<Var> {
         self.store.trainable_vars()
@@ -129,12 +124,12 @@ impl ResNet {
 
     /// Trainable variables of everything but `fc` (for a frozen-backbone phase, take the complement).
     pub fn backbone_vars(&self) -> Vec<Var> {
-        self.store.filtered_vars(|e| e.kind == crate::ParamKind::Trainable && !e.name.starts_with("fc."))
+        self.store.filtered_vars(|e| e.kind == ParamKind::Trainable && !e.name.starts_with("fc."))
     }
 
     /// Trainable variables of `fc` (empty without a classifier).
     pub fn head_vars(&self) -> Vec<Var> {
-        self.store.filtered_vars(|e| e.kind == crate::ParamKind::Trainable && e.name.starts_with("fc."))
+        self.store.filtered_vars(|e| e.kind == ParamKind::Trainable && e.name.starts_with("fc."))
     }
 
     /// Number of trainable scalars, as `sum(p.numel() for p in model.parameters())`.
@@ -142,9 +137,17 @@ impl ResNet {
         self.store.num_trainable()
     }
 
-    /// Name → tensor for every parameter and buffer (see [`ParamStore::state_dict`]).
-    pub fn state_dict(&self) -> HashMap<String, Tensor> {
+    /// Name → copy of every parameter and buffer (see [`ParamStore::state_dict`]).
+    pub fn state_dict(&self) -> Result<HashMap<String, Tensor>> {
         self.store.state_dict()
+    }
+
+    /// Name → copy of every tensor but the classifier's (`fc.*`): the encoder a pre-training run exports,
+    /// which loads into a ResNet of the same layout with or without a classifier.
+    pub fn encoder_state_dict(&self) -> Result<HashMap<String, Tensor>> {
+        let mut vars: Vec<(String, Var)> = self.store.iter().map(|e| (e.name.clone(), e.var.clone())).collect();
+        vars.retain(|(name, _)| !name.starts_with("fc."));
+        Ok(snapshot(&vars)?.into_iter().collect())
     }
 
     /// Copies matching entries of `state` into the model; see [`LoadOptions`] and [`LoadReport`].
@@ -154,7 +157,7 @@ impl ResNet {
 
     /// Writes the state dict to a safetensors file (atomically: temp file + rename).
     pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<()> {
-        crate::io::save_safetensors(&self.state_dict(), path)
+        crate::io::save_safetensors(&self.state_dict()?, path)
     }
 
     /// Loads a safetensors file into the model.
@@ -256,5 +259,12 @@ impl candle_core::ModuleT for ResNet {
             BackboneError::Tensor(inner) => inner,
             other => candle_core::Error::Msg(other.to_string()),
         })
+    }
+}
+
+impl Parameters for ResNet {
+    /// Every parameter and buffer under its torchvision name after `prefix`, in `state_dict` order.
+    fn named_vars(&self, prefix: &str) -> Vec<NamedVar> {
+        self.store.named_vars(prefix)
     }
 }

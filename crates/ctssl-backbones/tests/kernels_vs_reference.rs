@@ -4,7 +4,7 @@
 mod common;
 
 use candle_core::{DType, Device, Tensor};
-use ctssl_backbones::{ParamKind, ResNet, ResNetConfig};
+use ctssl_backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 
 type Named = Vec<(String, Tensor)>;
 
@@ -19,14 +19,14 @@ fn step(kernels: bool) -> (Tensor, Named, Named) {
     let loss = candle_nn::loss::cross_entropy(&logits, &y).unwrap();
     let grads = loss.backward().unwrap();
     let g = model
-        .named_vars()
-        .filter(|v| v.kind == ParamKind::Trainable)
-        .map(|v| (v.name.clone(), grads.get(&v.var).unwrap().clone()))
+        .vars_of_kind("", ParamKind::Trainable)
+        .into_iter()
+        .map(|(name, var)| (name, grads.get(&var).unwrap().clone()))
         .collect();
     let buffers = model
-        .named_vars()
-        .filter(|v| v.kind == ParamKind::Buffer)
-        .map(|v| (v.name.clone(), v.var.as_tensor().copy().unwrap()))
+        .vars_of_kind("", ParamKind::Buffer)
+        .into_iter()
+        .map(|(name, var)| (name, var.as_tensor().copy().unwrap()))
         .collect();
     (logits, g, buffers)
 }

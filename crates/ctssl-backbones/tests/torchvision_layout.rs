@@ -2,7 +2,7 @@
 //! and loading a torchvision-shaped state dict.
 
 use candle_core::{DType, Device, Tensor};
-use ctssl_backbones::{LoadOptions, ResNet, ResNetConfig};
+use ctssl_backbones::{LoadOptions, Parameters, ResNet, ResNetConfig};
 use std::collections::HashMap;
 
 struct Key {
@@ -38,7 +38,7 @@ fn imagenet(config: ResNetConfig) -> ResNet {
 fn assert_layout_matches(model: &ResNet, arch: &str, expected_keys: usize) {
     let keys = fixture(arch);
     assert_eq!(keys.len(), expected_keys);
-    let ours: Vec<_> = model.named_vars().collect();
+    let ours = model.named_vars("");
     assert_eq!(ours.len(), keys.len());
     for (k, v) in keys.iter().zip(ours.iter()) {
         assert_eq!(v.name, k.name, "order or name differs");
@@ -67,7 +67,7 @@ fn parameter_counts_match_torchvision() {
 #[test]
 fn trainable_vars_exclude_buffers() {
     let model = imagenet(ResNetConfig::resnet18());
-    let n_bn = model.named_vars().filter(|v| v.name.ends_with("running_mean")).count();
+    let n_bn = model.named_vars("").iter().filter(|v| v.name.ends_with("running_mean")).count();
     assert_eq!(n_bn, 20);
     // 122 keys - 3 buffers per BN.
     assert_eq!(model.trainable_vars().len(), 122 - 3 * n_bn);
@@ -107,7 +107,7 @@ fn torchvision_resnet50_state_dict_loads_with_every_key_matched() {
     assert!(report.is_complete(), "{}", report.summary());
     assert_eq!(report.loaded.len(), 320);
     assert!(report.defaulted.is_empty() && report.folded.is_empty());
-    let ours = model.state_dict();
+    let ours = model.state_dict().unwrap();
     for (name, t) in &state {
         let o = &ours[name];
         assert_eq!(o.dtype(), t.dtype(), "{name}");

@@ -233,7 +233,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let m: ContrastiveMethod = name.parse()?;
         let spec = method_spec(m, Scale::Small);
         let mut method = build_method_with(m, backbone.clone(), Scale::Small, seed, &Device::Cpu)?;
-        let knn_before = knn_accuracy(&backbone, &method.encoder_state_dict(), &memory, &query, size, knn_k)?;
+        let knn_before = knn_accuracy(&backbone, &method.encoder_state_dict()?, &memory, &query, size, knn_k)?;
         // Per-slice min-max scaling, as the evaluation recipe does, so probe and pre-training see the same range.
         let recipe_id = match recipe_choice.as_str() {
             "own" => spec.recipe,
@@ -271,7 +271,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         }
         let mut opt = choice.build(method.trainable_vars(), batch)?;
         let summary = Trainer::new(cfg, &run_dir)?.run(method.as_mut(), opt.as_mut(), &loader)?;
-        let knn_after = knn_accuracy(&backbone, &method.encoder_state_dict(), &memory, &query, size, knn_k)?;
+        let knn_after = knn_accuracy(&backbone, &method.encoder_state_dict()?, &memory, &query, size, knn_k)?;
         let curve = read_curve(&run_dir)?;
         let losses: Vec<f64> = curve.iter().map(|c| c.1).collect();
         let w = (losses.len() / 10).max(1);

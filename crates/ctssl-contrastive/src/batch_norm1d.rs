@@ -1,6 +1,7 @@
 //! Batch norm over the features of `[n, c]` embeddings (`nn.BatchNorm1d`), on `ctssl_kernels`' batch norm.
 
 use candle_core::{DType, Device, Tensor, Var};
+use ctssl_backbones::{NamedVar, ParamKind, Parameters};
 use ctssl_kernels::ops::{self, BatchNormParams};
 
 use crate::error::{ContrastiveError, Result};
@@ -67,22 +68,20 @@ impl BatchNorm1d {
         }
         Ok(y.reshape((n, c))?)
     }
+}
 
-    /// The trainable parameters (`weight`, `bias`; none when not affine) under `prefix`.
-    pub fn named_vars(&self, prefix: &str) -> Vec<(String, Var)> {
-        let mut v = Vec::new();
+impl Parameters for BatchNorm1d {
+    /// `weight` and `bias` (trainable; none when not affine), then the buffers `running_mean` and
+    /// `running_var`, under `prefix`.
+    fn named_vars(&self, prefix: &str) -> Vec<NamedVar> {
+        let named = |name: &str, var: &Var, kind| NamedVar { name: format!("{prefix}{name}"), var: var.clone(), kind };
+        let mut v = Vec::with_capacity(4);
         if let (Some(w), Some(b)) = (&self.weight, &self.bias) {
-            v.push((format!("{prefix}weight"), w.clone()));
-            v.push((format!("{prefix}bias"), b.clone()));
+            v.push(named("weight", w, ParamKind::Trainable));
+            v.push(named("bias", b, ParamKind::Trainable));
         }
+        v.push(named("running_mean", &self.running_mean, ParamKind::Buffer));
+        v.push(named("running_var", &self.running_var, ParamKind::Buffer));
         v
-    }
-
-    /// The buffers (`running_mean`, `running_var`) under `prefix`.
-    pub fn named_buffers(&self, prefix: &str) -> Vec<(String, Var)> {
-        vec![
-            (format!("{prefix}running_mean"), self.running_mean.clone()),
-            (format!("{prefix}running_var"), self.running_var.clone()),
-        ]
     }
 }

@@ -3,6 +3,7 @@
 //! `K` outputs whose norm is fixed to 1 (`norm_last_layer=True`): `logits = x̂ · (V / ‖V‖_row)ᵀ`.
 
 use candle_core::{DType, Device, Tensor, Var};
+use ctssl_backbones::{NamedVar, ParamKind, Parameters};
 use ctssl_kernels::ops::l2_normalize;
 
 use crate::batch_norm1d::BatchNorm1d;
@@ -100,27 +101,25 @@ impl DinoHead {
     fn seq_index(&self, i: usize) -> usize {
         i * if self.config.batch_norm { 3 } else { 2 }
     }
+}
 
-    /// Batch-norm running statistics (`mlp.1.running_mean` …; none without batch norm).
-    pub fn named_buffers(&self) -> Vec<(String, Var)> {
-        self.norms
-            .iter()
-            .enumerate()
-            .flat_map(|(i, bn)| bn.named_buffers(&format!("mlp.{}.", self.seq_index(i) + 1)))
-            .collect()
-    }
-
-    /// Trainable parameters, named as the reference (`mlp.0.weight`, `mlp.2.bias`, …, `last_layer.weight_v`;
-    /// with batch norm `mlp.0`, `mlp.1` (BN), `mlp.3`, `mlp.4` (BN), `mlp.6`).
-    pub fn named_vars(&self) -> Vec<(String, Var)> {
+impl Parameters for DinoHead {
+    /// Parameters and batch-norm buffers under `prefix`, named as the reference (`mlp.0.weight`,
+    /// `mlp.2.bias`, …, `last_layer.weight_v`; with batch norm `mlp.0`, `mlp.1` (BN, with `running_mean`
+    /// and `running_var`), `mlp.3`, `mlp.4` (BN), `mlp.6`).
+    fn named_vars(&self, prefix: &str) -> Vec<NamedVar> {
         let mut v = Vec::new();
         for (i, layer) in self.mlp.iter().enumerate() {
-            v.extend(layer.named_vars(&format!("mlp.{}.", self.seq_index(i))));
+            v.extend(layer.named_vars(&format!("{prefix}mlp.{}.", self.seq_index(i))));
             if let Some(bn) = self.norms.get(i) {
-                v.extend(bn.named_vars(&format!("mlp.{}.", self.seq_index(i) + 1)));
+                v.extend(bn.named_vars(&format!("{prefix}mlp.{}.", self.seq_index(i) + 1)));
             }
         }
-        v.push(("last_layer.weight_v".to_string(), self.last_v.clone()));
+        v.push(NamedVar {
+            name: format!("{prefix}last_layer.weight_v"),
+            var: self.last_v.clone(),
+            kind: ParamKind::Trainable,
+        });
         v
     }
 }

@@ -1,7 +1,8 @@
 //! Projection MLPs (SimCLR, MoCo v2, BYOL, Barlow Twins, VICReg) and BYOL's predictor:
 //! `Linear – BN – ReLU` repeated, then `Linear`, optionally followed by a BN without affine parameters.
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
+use ctssl_backbones::{NamedVar, Parameters};
 use ctssl_kernels::ops;
 
 use crate::batch_norm1d::BatchNorm1d;
@@ -139,34 +140,24 @@ impl ProjectionHead {
         }
         Ok(y)
     }
+}
 
-    /// Trainable parameters, named like a PyTorch `nn.Sequential` (`0.weight`, `1.weight`, `1.bias`, …).
-    pub fn named_vars(&self) -> Vec<(String, Var)> {
+impl Parameters for ProjectionHead {
+    /// Parameters and batch-norm buffers under `prefix`, named like a PyTorch `nn.Sequential` (`0.weight`,
+    /// `1.weight`, `1.bias`, `1.running_mean`, …; a hidden layer is Linear, BN, ReLU or Linear, ReLU).
+    fn named_vars(&self, prefix: &str) -> Vec<NamedVar> {
         let mut v = Vec::new();
         let mut index = 0;
         for layer in &self.hidden {
-            v.extend(layer.linear.named_vars(&format!("{index}.")));
+            v.extend(layer.linear.named_vars(&format!("{prefix}{index}.")));
             if let Some(bn) = &layer.batch_norm {
-                v.extend(bn.named_vars(&format!("{}.", index + 1)));
+                v.extend(bn.named_vars(&format!("{prefix}{}.", index + 1)));
             }
             index += if layer.batch_norm.is_some() { 3 } else { 2 };
         }
-        v.extend(self.last.named_vars(&format!("{index}.")));
-        v
-    }
-
-    /// Batch-norm running statistics, with the same naming as [`Self::named_vars`].
-    pub fn named_buffers(&self) -> Vec<(String, Var)> {
-        let mut v = Vec::new();
-        let mut index = 0;
-        for layer in &self.hidden {
-            if let Some(bn) = &layer.batch_norm {
-                v.extend(bn.named_buffers(&format!("{}.", index + 1)));
-            }
-            index += if layer.batch_norm.is_some() { 3 } else { 2 };
-        }
+        v.extend(self.last.named_vars(&format!("{prefix}{index}.")));
         if let Some(bn) = &self.last_batch_norm {
-            v.extend(bn.named_buffers(&format!("{}.", index + 1)));
+            v.extend(bn.named_vars(&format!("{prefix}{}.", index + 1)));
         }
         v
     }

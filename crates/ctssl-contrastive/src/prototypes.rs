@@ -3,6 +3,7 @@
 
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor, Var};
+use ctssl_backbones::{NamedVar, ParamKind, Parameters};
 use ctssl_kernels::ops::l2_normalize;
 
 use crate::error::{ContrastiveError, Result};
@@ -80,9 +81,11 @@ impl Prototypes {
     pub fn drop_gradient_if_frozen(&self, grads: &mut GradStore, iteration: usize) -> bool {
         self.is_frozen(iteration) && grads.remove(self.weight.as_tensor()).is_some()
     }
+}
 
-    /// The trainable parameter, named `prototypes.weight` as in SwAV's checkpoints.
-    pub fn named_vars(&self) -> Vec<(String, Var)> {
-        vec![("prototypes.weight".to_string(), self.weight.clone())]
+impl Parameters for Prototypes {
+    /// The trainable weight, `{prefix}weight` (`prototypes.weight` in SwAV's checkpoints).
+    fn named_vars(&self, prefix: &str) -> Vec<NamedVar> {
+        vec![NamedVar { name: format!("{prefix}weight"), var: self.weight.clone(), kind: ParamKind::Trainable }]
     }
 }

@@ -5,6 +5,7 @@ mod common;
 
 use candle_core::{DType, Device, Tensor};
 use common::{gradcheck, values};
+use ctssl_backbones::{ParamKind, Parameters};
 use ctssl_contrastive::{DinoHead, DinoHeadConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -33,7 +34,7 @@ fn logits_are_cosines_with_unit_prototypes() {
     let y = h.forward(&randn(1, (3, 5)), false, true).unwrap();
     assert_eq!(y.dims(), &[3, 7]);
     assert!(values(&y).iter().all(|v| v.abs() <= 1.0 + 1e-12));
-    let names: Vec<String> = h.named_vars().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = h.named_vars("").into_iter().map(|v| v.name).collect();
     assert_eq!(
         names,
         [
@@ -96,10 +97,10 @@ fn batch_norm_head_names_and_gradient() {
         batch_norm: true,
     };
     let h = DinoHead::new(cfg, 3, DType::F64, &Device::Cpu).unwrap();
-    let names: Vec<String> = h.named_vars().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = h.vars_of_kind("", ParamKind::Trainable).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names[..4], ["mlp.0.weight", "mlp.0.bias", "mlp.1.weight", "mlp.1.bias"]);
     assert!(names.contains(&"mlp.6.weight".to_string()));
-    assert_eq!(h.named_buffers().len(), 4);
+    assert_eq!(h.vars_of_kind("", ParamKind::Buffer).len(), 4);
     let w = randn(2, (3, 7));
     gradcheck(
         &[randn(1, (3, 5))],

@@ -4,6 +4,7 @@ mod common;
 
 use candle_core::{DType, Device, Tensor};
 use common::{gradcheck, values};
+use ctssl_backbones::{ParamKind, Parameters};
 use ctssl_contrastive::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -22,22 +23,34 @@ fn projection_head_shapes_names_and_determinism() {
     let x = rand(1, (5, 8)).to_dtype(DType::F32).unwrap();
     let y = head.forward(&x, true).unwrap();
     assert_eq!(y.dims(), &[5, 4]);
-    let names: Vec<String> = head.named_vars().into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = head.vars_of_kind("", ParamKind::Trainable).into_iter().map(|(n, _)| n).collect();
     assert_eq!(names, ["0.weight", "1.weight", "1.bias", "3.weight"]);
-    let buffers: Vec<String> = head.named_buffers().into_iter().map(|(n, _)| n).collect();
-    assert_eq!(buffers, ["1.running_mean", "1.running_var", "4.running_mean", "4.running_var"]);
+    let buffers = head.vars_of_kind("", ParamKind::Buffer);
+    let buffer_names: Vec<&str> = buffers.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(buffer_names, ["1.running_mean", "1.running_var", "4.running_mean", "4.running_var"]);
+    let all: Vec<String> = head.named_vars("projector.").into_iter().map(|v| v.name).collect();
+    assert_eq!(
+        all[..5],
+        [
+            "projector.0.weight",
+            "projector.1.weight",
+            "projector.1.bias",
+            "projector.1.running_mean",
+            "projector.1.running_var"
+        ]
+    );
     // The last BN (no affine) standardises each output feature over the batch.
     for col in values(&y.t().unwrap().contiguous().unwrap()).chunks(5) {
         let mean = col.iter().sum::<f64>() / 5.0;
         assert!(mean.abs() < 1e-5);
     }
     // Running statistics moved away from (0, 1) in training mode.
-    let rm = values(head.named_buffers()[0].1.as_tensor());
+    let rm = values(buffers[0].1.as_tensor());
     assert!(rm.iter().any(|v| v.abs() > 1e-4));
     let again = ProjectionHead::new(cfg, 7, DType::F32, &dev).unwrap();
-    assert_eq!(values(head.named_vars()[0].1.as_tensor()), values(again.named_vars()[0].1.as_tensor()));
+    assert_eq!(values(head.named_vars("")[0].var.as_tensor()), values(again.named_vars("")[0].var.as_tensor()));
     let other = ProjectionHead::new(cfg, 8, DType::F32, &dev).unwrap();
-    assert_ne!(values(head.named_vars()[0].1.as_tensor()), values(other.named_vars()[0].1.as_tensor()));
+    assert_ne!(values(head.named_vars("")[0].var.as_tensor()), values(other.named_vars("")[0].var.as_tensor()));
     // Evaluation mode uses the running statistics: a single sample works.
     assert_eq!(head.forward(&x.narrow(0, 0, 1).unwrap(), false).unwrap().dims(), &[1, 4]);
 }
@@ -57,7 +70,7 @@ fn byol_predictor_and_expander_configs() {
     let e = ProjectionHeadConfig::expander(512, 64);
     let head = ProjectionHead::new(e, 1, DType::F32, &Device::Cpu).unwrap();
     // Two hidden Linear(no bias)–BN(weight, bias) blocks, then a Linear without bias.
-    assert_eq!(head.named_vars().len(), 3 + 3 + 1);
+    assert_eq!(head.vars_of_kind("", ParamKind::Trainable).len(), 3 + 3 + 1);
     assert!(ProjectionHead::new(ProjectionHeadConfig { num_layers: 0, ..e }, 1, DType::F32, &Device::Cpu).is_err());
 }
 

@@ -125,13 +125,13 @@ fn every_method_trains_through_the_trainer_and_logs_monitors() {
 #[test]
 fn encoder_state_dict_is_the_plain_backbone() {
     let want: std::collections::BTreeSet<String> =
-        ResNet::new(backbone(), 0, &Device::Cpu).unwrap().state_dict().into_keys().collect();
+        ResNet::new(backbone(), 0, &Device::Cpu).unwrap().state_dict().unwrap().into_keys().collect();
     for name in ContrastiveMethod::ALL {
-        let got: std::collections::BTreeSet<String> = small(name).encoder_state_dict().into_keys().collect();
+        let got: std::collections::BTreeSet<String> = small(name).encoder_state_dict().unwrap().into_keys().collect();
         assert_eq!(got, want, "{name}");
         // The exported weights are the trainable (online / student / query) ones.
         let m = small(name);
-        let w = &m.encoder_state_dict()["conv1.weight"];
+        let w = &m.encoder_state_dict().unwrap()["conv1.weight"];
         let v = m.trainable_vars().into_iter().find(|(n, _)| n == "backbone.conv1.weight").unwrap().1;
         assert_eq!(max_diff(w, v.as_tensor()), 0.0, "{name}");
     }
@@ -145,7 +145,7 @@ fn names_are_unique_and_state_is_disjoint() {
         for (n, _) in m.trainable_vars() {
             assert!(seen.insert(n.clone()), "{name}: duplicate {n}");
         }
-        for (n, _) in m.state_tensors() {
+        for (n, _) in m.state_tensors().unwrap() {
             assert!(seen.insert(n.clone()), "{name}: state name {n} clashes");
         }
     }
@@ -156,7 +156,7 @@ fn copy_into(a: &dyn PretrainMethod, b: &mut dyn PretrainMethod) {
     let params: HashMap<String, Tensor> =
         a.trainable_vars().into_iter().map(|(n, v)| (n, v.as_tensor().copy().unwrap())).collect();
     ctssl_train::method::load_vars(&params, &b.trainable_vars()).unwrap();
-    let state: HashMap<String, Tensor> = a.state_tensors().into_iter().collect();
+    let state: HashMap<String, Tensor> = a.state_tensors().unwrap().into_iter().collect();
     b.load_state_tensors(&state).unwrap();
 }
 
@@ -174,8 +174,8 @@ fn state_round_trip_gives_the_same_loss() {
         }
         let mut b = build_method_with(name, backbone(), Scale::Small, 99, &Device::Cpu).unwrap();
         copy_into(a.as_ref(), b.as_mut());
-        let sa: HashMap<String, Tensor> = a.state_tensors().into_iter().collect();
-        for (n, t) in b.state_tensors() {
+        let sa: HashMap<String, Tensor> = a.state_tensors().unwrap().into_iter().collect();
+        for (n, t) in b.state_tensors().unwrap() {
             assert_eq!(
                 max_diff(&t.to_dtype(DType::F64).unwrap(), &sa[&n].to_dtype(DType::F64).unwrap()),
                 0.0,
@@ -187,7 +187,7 @@ fn state_round_trip_gives_the_same_loss() {
         let (lb, _) = ctx_loss(b.as_mut(), &x, 3, 10);
         assert_eq!(scalar(&la), scalar(&lb), "{name}");
         // A missing entry is refused.
-        let mut partial: HashMap<String, Tensor> = a.state_tensors().into_iter().collect();
+        let mut partial: HashMap<String, Tensor> = a.state_tensors().unwrap().into_iter().collect();
         let first = partial.keys().next().unwrap().clone();
         partial.remove(&first);
         assert!(b.load_state_tensors(&partial).is_err(), "{name}");
@@ -218,7 +218,7 @@ fn trainer_resume_is_exact() {
                 t = t.stop_after(s);
             }
             let summary = t.run(m.as_mut(), opt.as_mut(), &loader).unwrap();
-            (summary, m.encoder_state_dict(), m.state_tensors())
+            (summary, m.encoder_state_dict().unwrap(), m.state_tensors().unwrap())
         };
         let straight = tempfile::tempdir().unwrap();
         let (s1, enc1, st1) = run(None, straight.path());

@@ -2,6 +2,7 @@
 //! not collapse (a small check that the losses' gradients point the right way end to end).
 
 use candle_core::{DType, Device, Tensor};
+use ctssl_backbones::{ParamKind, Parameters};
 use ctssl_contrastive::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -22,7 +23,7 @@ fn train(loss: impl Fn(&Tensor, &Tensor) -> Tensor, lr: f64, steps: usize) -> (f
     let mut rng = ChaCha8Rng::seed_from_u64(17);
     let data = gaussian(&mut rng, 32, 8, 1.0);
     let head = ProjectionHead::new(ProjectionHeadConfig::simclr(8, 32, 8), 5, DType::F32, &Device::Cpu).unwrap();
-    let vars = head.named_vars();
+    let vars = head.vars_of_kind("", ParamKind::Trainable);
     let mut losses = Vec::new();
     for _ in 0..steps {
         let v1 = (&data + gaussian(&mut rng, 32, 8, 0.1)).unwrap();

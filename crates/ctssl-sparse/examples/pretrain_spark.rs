@@ -147,7 +147,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mean = |s: &[f64]| s.iter().sum::<f64>() / s.len().max(1) as f64;
     let first = mean(&losses[..k.min(losses.len())]);
     let last = mean(&losses[losses.len().saturating_sub(k)..]);
-    ctssl_backbones::save_safetensors(&method.encoder_state_dict(), args.out.join("encoder.safetensors"))?;
+    ctssl_backbones::save_safetensors(&method.encoder_state_dict()?, args.out.join("encoder.safetensors"))?;
     println!(
         "steps={} seconds={seconds:.1} images_per_second={:.2}",
         summary.steps_done,

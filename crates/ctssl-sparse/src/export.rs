@@ -8,16 +8,10 @@ use crate::encoder::SparseEncoder;
 use crate::error::Result;
 
 /// The encoder's state dict: every backbone tensor (parameters and BN buffers) under its torchvision name,
-/// `fc.*` excluded; the tensors are copies, so further training does not change them.
+/// `fc.*` excluded; the tensors are copies, so further training does not change them
+/// ([`ctssl_backbones::ResNet::encoder_state_dict`]).
 pub fn encoder_state_dict(encoder: &SparseEncoder) -> Result<HashMap<String, Tensor>> {
-    let mut out = HashMap::new();
-    for e in encoder.backbone().named_vars() {
-        if e.name.starts_with("fc.") {
-            continue;
-        }
-        out.insert(e.name.clone(), e.var.as_tensor().detach().copy()?);
-    }
-    Ok(out)
+    Ok(encoder.backbone().encoder_state_dict()?)
 }
 
 /// Writes [`encoder_state_dict`] to a safetensors file (atomically, through `ctssl-backbones`).

@@ -2,12 +2,11 @@
 //! step drawn from the run's random generator (so a resumed run draws the same masks), the masked-patch
 //! loss, optional reconstruction previews, and the encoder exported under the backbone's names.
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 
-use candle_core::{Device, Tensor, Var};
-use ctssl_backbones::{ParamKind, ResNetConfig};
-use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
+use candle_core::{Device, Tensor};
+use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_train::method::{LossOutput, Part, PretrainMethod, StepContext};
 use ctssl_train::TrainError;
 use rand::Rng;
 
@@ -16,9 +15,6 @@ use crate::error::{Result, SparseError};
 use crate::mask::MaskGenerator;
 use crate::model::SparkModel;
 use crate::preview::write_preview;
-
-/// Prefix of the backbone's variables among the method's names.
-const ENCODER: &str = "encoder.";
 
 /// Where and how often [`Spark`] writes reconstruction previews.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,16 +62,6 @@ impl Spark {
     pub fn mask_generator(&self) -> &MaskGenerator {
         &self.masks
     }
-
-    fn head_vars(&self, kind: ParamKind) -> Vec<(String, Var)> {
-        self.model.head_params().iter().filter(|v| v.kind == kind).map(|v| (v.name.clone(), v.var.clone())).collect()
-    }
-
-    fn state_vars(&self) -> Vec<(String, Var)> {
-        let mut vars = resnet_buffers(self.model.encoder().backbone(), ENCODER);
-        vars.extend(self.head_vars(ParamKind::Buffer));
-        vars
-    }
 }
 
 impl PretrainMethod for Spark {
@@ -83,12 +69,10 @@ impl PretrainMethod for Spark {
         "spark"
     }
 
-    fn trainable_vars(&self) -> Vec<(String, Var)> {
-        let backbone = self.model.encoder().backbone();
-        let mut vars: Vec<(String, Var)> =
-            resnet_trainable(backbone, ENCODER).into_iter().filter(|(n, _)| !n.starts_with("encoder.fc.")).collect();
-        vars.extend(self.head_vars(ParamKind::Trainable));
-        vars
+    /// One part, the model: the encoder's backbone as `encoder.` + its torchvision names, then densify and
+    /// decoder under SparK's names.
+    fn parts(&self) -> Vec<Part<'_>> {
+        vec![Part::trained("", &self.model)]
     }
 
     fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> ctssl_train::Result<LossOutput> {
@@ -108,24 +92,8 @@ impl PretrainMethod for Spark {
         Ok(LossOutput::new(out.loss))
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        self.state_vars().into_iter().map(|(n, v)| (n, v.as_detached_tensor())).collect()
-    }
-
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> ctssl_train::Result<()> {
-        load_vars(state, &self.state_vars())
-    }
-
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.model
-            .encoder()
-            .backbone()
-            .named_vars()
-            .filter(|e| !e.name.starts_with("fc."))
-            .map(|e| {
-                let t = e.var.as_detached_tensor();
-                (e.name.clone(), t.copy().unwrap_or(t))
-            })
-            .collect()
+    /// The encoder's backbone; its export leaves out a classifier, which SparK never trains.
+    fn encoder(&self) -> &ResNet {
+        self.model.encoder().backbone()
     }
 }

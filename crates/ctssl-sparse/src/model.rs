@@ -3,7 +3,7 @@
 use std::time::Instant;
 
 use candle_core::{DType, Device, Tensor, Var};
-use ctssl_backbones::{ParamStore, ResNet, ResNetConfig, Stem};
+use ctssl_backbones::{NamedVar, ParamKind, ParamStore, Parameters, ResNet, ResNetConfig, Stem};
 
 use crate::config::SparkConfig;
 use crate::decoder::LightDecoder;
@@ -127,11 +127,10 @@ impl SparkModel {
         &self.head
     }
 
-    /// Every trainable variable: encoder (backbone without `fc`), then densify and decoder.
+    /// Every trainable variable, in the order of [`Parameters::named_vars`]: encoder (backbone without
+    /// `fc`), then densify and decoder.
     pub fn trainable_vars(&self) -> Vec<Var> {
-        let mut vars = self.encoder.trainable_vars();
-        vars.extend(self.head.trainable_vars());
-        vars
+        self.vars_of_kind("", ParamKind::Trainable).into_iter().map(|(_, var)| var).collect()
     }
 
     /// Encodes `x` under `mask`, densifies, decodes and computes the loss against `x`.
@@ -175,5 +174,17 @@ impl SparkModel {
         let features: [Tensor; 4] =
             features.try_into().map_err(|_| SparseError::InvalidConfig("a ResNet has exactly four stages".into()))?;
         Ok((SparkOutput { features, reconstruction, loss }, times))
+    }
+}
+
+impl Parameters for SparkModel {
+    /// The encoder's backbone without `fc` (which SparK never uses) as `{prefix}encoder.` + its torchvision
+    /// names, then the densify and decoder tensors under SparK's names after `prefix`; buffers included.
+    fn named_vars(&self, prefix: &str) -> Vec<NamedVar> {
+        let fc = format!("{prefix}encoder.fc.");
+        let mut vars = self.encoder.backbone().named_vars(&format!("{prefix}encoder."));
+        vars.retain(|v| !v.name.starts_with(&fc));
+        vars.extend(self.head.named_vars(prefix));
+        vars
     }
 }

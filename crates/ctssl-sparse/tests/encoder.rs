@@ -5,7 +5,7 @@ mod common;
 use common::{max_abs_diff, seeded};
 
 use candle_core::{DType, Device, Tensor, Var};
-use ctssl_backbones::{LoadOptions, ResNet, ResNetConfig};
+use ctssl_backbones::{LoadOptions, Parameters, ResNet, ResNetConfig};
 use ctssl_sparse::{encoder_state_dict, ExecutionPath, Mask, MaskGenerator, SparseEncoder};
 
 const PATHS: [ExecutionPath; 2] = [ExecutionPath::DenseMasked, ExecutionPath::Sparse];
@@ -60,7 +60,7 @@ fn all_visible_mask_equals_the_plain_backbone() {
             assert!(d < 1e-5, "stage differs by {d}");
         }
         // Running statistics were updated the same way.
-        for (a, b) in plain.named_vars().zip(enc.backbone().named_vars()) {
+        for (a, b) in plain.named_vars("").into_iter().zip(enc.backbone().named_vars("")) {
             if a.name.ends_with("running_var") || a.name.ends_with("running_mean") {
                 assert!(max_abs_diff(a.var.as_tensor(), b.var.as_tensor()) < 1e-5, "{}", a.name);
             }
@@ -125,7 +125,7 @@ fn gradients_match_finite_differences_in_f64() {
         let grads = objective(&enc, x.as_tensor(), &mask, &weights).backward().unwrap();
         let mut checked = 0;
         let mut vars: Vec<(String, Var)> = vec![("x".into(), x.clone())];
-        for e in enc.backbone().named_vars() {
+        for e in enc.backbone().named_vars("") {
             let n = &e.name;
             let wanted = n == "conv1.weight"
                 || n == "bn1.weight"
@@ -185,7 +185,7 @@ fn export_loads_into_a_fresh_backbone_missing_only_fc() {
     missing.sort();
     assert_eq!(missing, vec!["fc.bias".to_string(), "fc.weight".to_string()]);
     assert!(report.unexpected.is_empty() && report.shape_mismatch.is_empty(), "{}", report.summary());
-    for e in enc.backbone().named_vars() {
+    for e in enc.backbone().named_vars("") {
         let got = fresh.params().get(&e.name).unwrap();
         assert_eq!(
             max_abs_diff(

@@ -60,7 +60,7 @@ fn names_groups_state_and_export() {
     assert!(groups[1].params.iter().any(|(n, _)| n == "mask_tokens.0") && groups[1].wd_scale == 0.0);
     assert!(groups[0].params.iter().all(|(_, v)| v.as_tensor().rank() > 1));
     // State: BN buffers of encoder and head, round trip into another instance.
-    let state: HashMap<String, Tensor> = m.state_tensors().into_iter().collect();
+    let state: HashMap<String, Tensor> = m.state_tensors().unwrap().into_iter().collect();
     assert!(state.contains_key("encoder.bn1.running_var") && state.contains_key("densify_norms.0.running_mean"));
     let mut other = Spark::new(b.clone(), c, 4, &Device::Cpu).unwrap();
     other.load_state_tensors(&state).unwrap();
@@ -69,7 +69,7 @@ fn names_groups_state_and_export() {
     assert!(other.load_state_tensors(&missing).is_err());
     // Export: loads into the backbone with only the classifier missing.
     let fresh = ResNet::new(b.with_num_classes(Some(3)), 9, &Device::Cpu).unwrap();
-    let report = fresh.load_state_dict(&m.encoder_state_dict(), &LoadOptions::partial()).unwrap();
+    let report = fresh.load_state_dict(&m.encoder_state_dict().unwrap(), &LoadOptions::partial()).unwrap();
     let mut miss = report.missing.clone();
     miss.sort();
     assert_eq!(miss, vec!["fc.bias".to_string(), "fc.weight".to_string()]);

@@ -3,7 +3,7 @@
 //! Bottleneck encoders, square and non-square inputs; and the whole model (densify, decoder, loss).
 
 use candle_core::{DType, Device, Tensor, Var};
-use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_backbones::{Parameters, ResNet, ResNetConfig};
 use ctssl_sparse::{ExecutionPath, MaskGenerator, SparkConfig, SparkModel, SparseEncoder};
 
 /// Standard normal values from a seeded generator.
@@ -77,7 +77,7 @@ fn compare_with(
     assert!(d < grad_tol, "input gradient differs by {d}");
     worst = worst.max(d);
     let mut checked = 0;
-    for (ea, eb) in a.backbone().named_vars().zip(b.backbone().named_vars()) {
+    for (ea, eb) in a.backbone().named_vars("").into_iter().zip(b.backbone().named_vars("")) {
         assert_eq!(ea.name, eb.name);
         if ea.kind == ctssl_backbones::ParamKind::Trainable {
             let (Some(da), Some(db)) = (ga.get(&ea.var), gb.get(&eb.var)) else {

@@ -24,7 +24,7 @@ use std::time::Instant;
 
 use candle_core::Device;
 use ctssl_augment::{Image, InMemorySlices, Sampling, Standardize, WindowStep};
-use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_backbones::{Parameters, ResNet, ResNetConfig};
 use ctssl_io::HuWindow;
 use ctssl_phantom::{Dataset, PhantomConfig, Sample, Split, Task, Tissue};
 use ctssl_train::eval::{finetune, predict_proba, ClassificationReport, FinetuneConfig, InputMapping, LabeledSet};
@@ -340,7 +340,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         );
                     }
                 }
-                for v in model.named_vars().filter(|v| v.name.contains("running") || v.name.contains("tracked")).take(6)
+                for v in model
+                    .named_vars("")
+                    .into_iter()
+                    .filter(|v| v.name.contains("running") || v.name.contains("tracked"))
+                    .take(6)
                 {
                     let t = v.var.as_tensor().flatten_all()?.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
                     let m = t.iter().map(|x| x.abs()).sum::<f64>() / t.len().max(1) as f64;
@@ -407,7 +411,7 @@ fn bn_selfcheck(size: usize) -> Result<(), Box<dyn std::error::Error>> {
     let b = model.forward(&x, false)?.flatten_all()?.to_vec1::<f32>()?;
     let diff = a.iter().zip(&b).map(|(p, q)| (p - q).abs()).fold(0f32, f32::max);
     let scale = a.iter().map(|p| p.abs()).fold(0f32, f32::max);
-    for v in model.named_vars().filter(|v| v.name.contains("running")) {
+    for v in model.named_vars("").into_iter().filter(|v| v.name.contains("running")) {
         let t = v.var.as_tensor().flatten_all()?.to_dtype(candle_core::DType::F64)?.to_vec1::<f64>()?;
         println!("  {:<32} mean {:+.4}  first {:+.4}", v.name, t.iter().sum::<f64>() / t.len() as f64, t[0]);
     }

@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use candle_core::{DType, Tensor, Var};
 use ctssl_augment::{Batch, Loader, SliceSource};
+use ctssl_backbones::snapshot;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -280,11 +281,8 @@ impl Trainer {
         rng: &ChaCha8Rng,
         config: &str,
     ) -> Result<Checkpoint> {
-        let mut model: HashMap<String, Tensor> = HashMap::new();
-        for (n, v) in vars {
-            model.insert(n.clone(), v.as_detached_tensor().copy()?);
-        }
-        for (n, t) in method.state_tensors() {
+        let mut model: HashMap<String, Tensor> = snapshot(vars)?.into_iter().collect();
+        for (n, t) in method.state_tensors()? {
             if model.insert(format!("{STATE}{n}"), t).is_some() {
                 return Err(TrainError::DuplicateName(n));
             }

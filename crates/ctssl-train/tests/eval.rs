@@ -3,7 +3,7 @@
 
 use candle_core::{DType, Device};
 use ctssl_augment::{Image, InMemorySlices};
-use ctssl_backbones::{ParamKind, ResNet, ResNetConfig};
+use ctssl_backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl_train::eval::{
     argmax_rows, extract_features, finetune, knn_predict, linear_probe, predict_proba, Augment, ClassificationReport,
     FinetuneConfig, KnnConfig, LabeledSet, LinearProbeConfig, Selection,
@@ -50,7 +50,8 @@ fn cfg(epochs: usize, frozen: usize) -> FinetuneConfig {
 }
 
 fn values(m: &ResNet, fc: bool) -> Vec<(String, Vec<f64>)> {
-    m.named_vars()
+    m.named_vars("")
+        .into_iter()
         .filter(|v| v.name.starts_with("fc.") == fc)
         .map(|v| {
             (v.name.clone(), v.var.as_tensor().to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1().unwrap())
@@ -124,7 +125,7 @@ fn frozen_epochs_leave_the_backbone_unchanged() {
     // With unfreezing, the backbone moves.
     let m2 = model(4);
     finetune(&m2, &train, &val, &test, &cfg(2, 1)).unwrap();
-    assert!(m2.named_vars().any(|v| v.kind == ParamKind::Trainable && !v.name.starts_with("fc.")));
+    assert!(m2.named_vars("").into_iter().any(|v| v.kind == ParamKind::Trainable && !v.name.starts_with("fc.")));
     assert_ne!(values(&m2, false), backbone);
 }
 

@@ -2,16 +2,13 @@
 //! resumed run ends bit for bit like an uninterrupted one; a non-finite loss stops the run and keeps the
 //! last good checkpoint; metrics files are written.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use candle_core::{DType, Device, Tensor, Var};
 use ctssl_augment::{Image, InMemorySlices, Loader, LoaderConfig, Recipe};
-use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_backbones::{NamedVar, ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl_train::checkpoint::{latest, list_checkpoints};
-use ctssl_train::method::{
-    load_vars, resnet_buffers, resnet_trainable, vars_to_tensors, LossOutput, PretrainMethod, StepContext,
-};
+use ctssl_train::method::{LossOutput, Part, PretrainMethod, StepContext};
 use ctssl_train::optim::{split_decay, Optimizer, Sgd, SgdConfig};
 use ctssl_train::schedule::Schedule;
 use ctssl_train::trainer::{Trainer, TrainerConfig};
@@ -21,8 +18,17 @@ use rand_chacha::ChaCha8Rng;
 
 struct TinySimclr {
     encoder: ResNet,
-    proj: Var,
+    proj: Projector,
     temperature: f64,
+}
+
+/// One trainable tensor, `{prefix}weight` (the projection matrix `[features, 8]` of [`TinySimclr`]).
+struct Projector(Var);
+
+impl Parameters for Projector {
+    fn named_vars(&self, prefix: &str) -> Vec<NamedVar> {
+        vec![NamedVar { name: format!("{prefix}weight"), var: self.0.clone(), kind: ParamKind::Trainable }]
+    }
 }
 
 impl TinySimclr {
@@ -33,12 +39,12 @@ impl TinySimclr {
         let d = cfg.feature_dim();
         let w: Vec<f32> = (0..d * 8).map(|_| rng.random_range(-0.3..0.3)).collect();
         let proj = Var::from_slice(&w, (d, 8), &Device::Cpu).unwrap();
-        Self { encoder, proj, temperature: 0.5 }
+        Self { encoder, proj: Projector(proj), temperature: 0.5 }
     }
 
     fn embed(&self, x: &Tensor) -> Result<Tensor> {
         let h = self.encoder.forward_features(x, true)?.pooled;
-        let z = h.matmul(self.proj.as_tensor())?;
+        let z = h.matmul(self.proj.0.as_tensor())?;
         let norm = z.sqr()?.sum_keepdim(1)?.sqrt()?.affine(1.0, 1e-8)?;
         Ok(z.broadcast_div(&norm)?)
     }
@@ -48,10 +54,8 @@ impl PretrainMethod for TinySimclr {
     fn name(&self) -> &str {
         "tiny-simclr"
     }
-    fn trainable_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_trainable(&self.encoder, "encoder.");
-        v.push(("projector.weight".into(), self.proj.clone()));
-        v
+    fn parts(&self) -> Vec<Part<'_>> {
+        vec![Part::trained("encoder.", &self.encoder), Part::trained("projector.", &self.proj)]
     }
     fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> Result<LossOutput> {
         // The run's generator decides the view order, so resuming must restore it.
@@ -69,14 +73,8 @@ impl PretrainMethod for TinySimclr {
         let loss = (logp * pos)?.sum_all()?.affine(-1.0 / n as f64, 0.0)?;
         Ok(LossOutput { loss, logs: vec![("batch".into(), n as f64)] })
     }
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        vars_to_tensors(&resnet_buffers(&self.encoder, "encoder.")).unwrap()
-    }
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        load_vars(state, &resnet_buffers(&self.encoder, "encoder."))
-    }
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.encoder.state_dict()
+    fn encoder(&self) -> &ResNet {
+        &self.encoder
     }
 }
 
@@ -117,7 +115,7 @@ fn bits(m: &TinySimclr) -> Vec<(String, Vec<u64>)> {
         .trainable_vars()
         .into_iter()
         .map(|(n, v)| (n, v.as_tensor().clone()))
-        .chain(m.state_tensors())
+        .chain(m.state_tensors().unwrap())
         .map(|(n, t)| {
             let v = t.to_dtype(DType::F64).unwrap().flatten_all().unwrap().to_vec1::<f64>().unwrap();
             (n, v.into_iter().map(f64::to_bits).collect())
@@ -177,39 +175,36 @@ fn resumed_run_matches_uninterrupted_run_bit_for_bit() {
     assert!(recs.iter().filter_map(|r| r.get("loss")).all(|l| l.as_f64().unwrap().is_finite()));
 }
 
-/// Squared norm of one weight, NaN from step 3 on.
+/// Squared norm of one weight, NaN from step 3 on (the encoder is only there to be exported).
 struct Poisoned {
-    w: Var,
+    w: Projector,
+    encoder: ResNet,
 }
 
 impl PretrainMethod for Poisoned {
     fn name(&self) -> &str {
         "poisoned"
     }
-    fn trainable_vars(&self) -> Vec<(String, Var)> {
-        vec![("w".into(), self.w.clone())]
+    fn parts(&self) -> Vec<Part<'_>> {
+        vec![Part::trained("w.", &self.w)]
     }
     fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> Result<LossOutput> {
         let x = views[0].mean_all()?;
-        let loss = self.w.as_tensor().sqr()?.sum_all()?.broadcast_mul(&x)?;
+        let loss = self.w.0.as_tensor().sqr()?.sum_all()?.broadcast_mul(&x)?;
         let loss = if ctx.step >= 3 { loss.affine(f64::NAN, 0.0)? } else { loss };
         Ok(LossOutput::new(loss))
     }
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        Vec::new()
-    }
-    fn load_state_tensors(&mut self, _: &HashMap<String, Tensor>) -> Result<()> {
-        Ok(())
-    }
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        HashMap::new()
+    fn encoder(&self) -> &ResNet {
+        &self.encoder
     }
 }
 
 #[test]
 fn non_finite_loss_stops_and_keeps_last_good_checkpoint() {
     let dir = tempfile::tempdir().unwrap();
-    let mut m = Poisoned { w: Var::from_slice(&[1.0f32, 2.0], 2, &Device::Cpu).unwrap() };
+    let w = Projector(Var::from_slice(&[1.0f32, 2.0], 2, &Device::Cpu).unwrap());
+    let mut m =
+        Poisoned { w, encoder: ResNet::new(ResNetConfig::resnet_tiny().with_base_width(4), 0, &Device::Cpu).unwrap() };
     let mut opt = sgd_plain(&m);
     let cfg = TrainerConfig { checkpoint_every: 1, keep_last: 10, ..config() };
     let err = Trainer::new(cfg, dir.path()).unwrap().run(&mut m, &mut opt, &loader()).unwrap_err();
@@ -218,7 +213,7 @@ fn non_finite_loss_stops_and_keeps_last_good_checkpoint() {
     let steps: Vec<u64> = list_checkpoints(dir.path()).unwrap().into_iter().map(|(s, _)| s).collect();
     assert_eq!(steps, vec![1, 2, 3]);
     assert_eq!(latest(dir.path()).unwrap().unwrap(), dir.path().join("ckpt-3.safetensors"));
-    let w = m.w.as_tensor().to_vec1::<f32>().unwrap();
+    let w = m.w.0.as_tensor().to_vec1::<f32>().unwrap();
     assert!(w.iter().all(|v| v.is_finite()), "no update after the NaN: {w:?}");
 }
 

@@ -2,16 +2,14 @@
 //! network's projection of the other view; the target is an EMA of the online backbone and projector with
 //! the cosine momentum schedule `τ = 1 − (1 − τ₀)(cos(πk/K) + 1)/2`; the loss is symmetrised.
 
-use std::collections::HashMap;
-
 use candle_core::{DType, Device, Tensor, Var};
-use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl_train::ema::Ema;
-use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
+use ctssl_train::method::{LossOutput, Part, PretrainMethod, StepContext};
 use ctssl_train::schedule::Schedule;
 use ctssl_train::Result as TrainResult;
 
-use super::common::{check_views, collapse_logs, map_concat, pair_vars, pooled_features, prefixed, snapshot};
+use super::common::{check_views, collapse_logs, map_concat, pair_vars, pooled_features};
 use crate::byol_loss::byol_loss_symmetric;
 use crate::error::{ContrastiveError, Result};
 use crate::projection_head::{ProjectionHead, ProjectionHeadConfig};
@@ -69,10 +67,10 @@ impl Byol {
         let target_projector = ProjectionHead::new(proj, seed.wrapping_add(1000), DType::F32, device)?;
         let pred = ProjectionHeadConfig::byol(config.output_dim, config.hidden_dim, config.output_dim);
         let predictor = ProjectionHead::new(pred, seed.wrapping_add(2000), DType::F32, device)?;
-        let mut targets = resnet_trainable(&target_backbone, "target_backbone.");
-        targets.extend(prefixed(target_projector.named_vars(), "target_projector."));
-        let mut online = resnet_trainable(&backbone, "backbone.");
-        online.extend(prefixed(projector.named_vars(), "projector."));
+        let mut targets = target_backbone.vars_of_kind("target_backbone.", ParamKind::Trainable);
+        targets.extend(target_projector.vars_of_kind("target_projector.", ParamKind::Trainable));
+        let mut online = backbone.vars_of_kind("backbone.", ParamKind::Trainable);
+        online.extend(projector.vars_of_kind("projector.", ParamKind::Trainable));
         let ema = Ema::from_pairs(pair_vars(targets, online)?, Vec::new())?;
         Ok(Self { config, backbone, projector, predictor, target_backbone, target_projector, ema })
     }
@@ -96,16 +94,6 @@ impl Byol {
     pub fn momentum_at(&self, step: u64, total_steps: u64) -> TrainResult<f64> {
         Ok(Schedule::ema_momentum(self.config.base_momentum, total_steps.max(1))?.at(step))
     }
-
-    fn buffer_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(prefixed(self.projector.named_buffers(), "projector."));
-        v.extend(prefixed(self.predictor.named_buffers(), "predictor."));
-        v.extend(resnet_buffers(&self.target_backbone, "target_backbone."));
-        v.extend(prefixed(self.target_projector.named_buffers(), "target_projector."));
-        v.extend(self.ema.target_vars());
-        v
-    }
 }
 
 impl PretrainMethod for Byol {
@@ -113,11 +101,14 @@ impl PretrainMethod for Byol {
         "byol"
     }
 
-    fn trainable_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(prefixed(self.projector.named_vars(), "projector."));
-        v.extend(prefixed(self.predictor.named_vars(), "predictor."));
-        v
+    fn parts(&self) -> Vec<Part<'_>> {
+        vec![
+            Part::trained("backbone.", &self.backbone),
+            Part::trained("projector.", &self.projector),
+            Part::trained("predictor.", &self.predictor),
+            Part::target("target_backbone.", &self.target_backbone),
+            Part::target("target_projector.", &self.target_projector),
+        ]
     }
 
     fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> TrainResult<LossOutput> {
@@ -137,15 +128,7 @@ impl PretrainMethod for Byol {
         self.ema.update(self.momentum_at(step, total_steps)?)
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        snapshot(&self.buffer_vars())
-    }
-
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> TrainResult<()> {
-        load_vars(state, &self.buffer_vars())
-    }
-
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.backbone.state_dict()
+    fn encoder(&self) -> &ResNet {
+        &self.backbone
     }
 }

@@ -1,5 +1,6 @@
 //! Pieces shared by the method structs: running the backbone over views grouped by size, the collapse
-//! logs, names with prefixes, and state maps with non-`Var` entries (queues, counters).
+//! logs, the pairing of EMA targets with online variables, and state maps with non-`Var` entries (queues,
+//! centres).
 
 use std::collections::HashMap;
 
@@ -19,11 +20,6 @@ impl From<ContrastiveError> for TrainError {
             other => TrainError::InvalidArgument(other.to_string()),
         }
     }
-}
-
-/// `vars` with `prefix` in front of every name.
-pub(crate) fn prefixed(vars: Vec<(String, Var)>, prefix: &str) -> Vec<(String, Var)> {
-    vars.into_iter().map(|(n, v)| (format!("{prefix}{n}"), v)).collect()
 }
 
 /// Fails unless there are at least `min` views, all `[B, C, H, W]` with the same `B ≥ 2`.
@@ -108,17 +104,6 @@ pub(crate) fn expect_dims(name: &str, t: &Tensor, dims: &[usize]) -> TrainResult
         });
     }
     Ok(())
-}
-
-/// Detached copies of `vars` (a copy so that later in-place updates of the variables do not change them;
-/// should a copy fail, the detached tensor itself is returned).
-pub(crate) fn snapshot(vars: &[(String, Var)]) -> Vec<(String, Tensor)> {
-    vars.iter()
-        .map(|(n, v)| {
-            let t = v.as_detached_tensor();
-            (n.clone(), t.copy().unwrap_or(t))
-        })
-        .collect()
 }
 
 /// Pairs `(name, target, online)` of two equally shaped variable lists, named by the target's names.

@@ -5,15 +5,13 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
-use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl_train::ema::Ema;
-use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
+use ctssl_train::method::{expect_no_more, LossOutput, Part, PretrainMethod, StepContext};
 use ctssl_train::schedule::Schedule;
 use ctssl_train::Result as TrainResult;
 
-use super::common::{
-    check_views, collapse_logs, expect_dims, map_concat, pair_vars, pooled_features, prefixed, snapshot, take_entries,
-};
+use super::common::{check_views, collapse_logs, expect_dims, map_concat, pair_vars, pooled_features, take_entries};
 use crate::dino_head::{DinoHead, DinoHeadConfig};
 use crate::dino_loss::{dino_center_update, dino_loss, DinoLossConfig};
 use crate::error::{ContrastiveError, Result};
@@ -125,10 +123,10 @@ impl Dino {
         };
         let head = DinoHead::new(head_cfg, seed.wrapping_add(1000), DType::F32, device)?;
         let teacher_head = DinoHead::new(head_cfg, seed.wrapping_add(1000), DType::F32, device)?;
-        let mut targets = resnet_trainable(&teacher_backbone, "teacher_backbone.");
-        targets.extend(prefixed(teacher_head.named_vars(), "teacher_head."));
-        let mut online = resnet_trainable(&backbone, "backbone.");
-        online.extend(prefixed(head.named_vars(), "head."));
+        let mut targets = teacher_backbone.vars_of_kind("teacher_backbone.", ParamKind::Trainable);
+        targets.extend(teacher_head.vars_of_kind("teacher_head.", ParamKind::Trainable));
+        let mut online = backbone.vars_of_kind("backbone.", ParamKind::Trainable);
+        online.extend(head.vars_of_kind("head.", ParamKind::Trainable));
         let ema = Ema::from_pairs(pair_vars(targets, online)?, Vec::new())?;
         let center = Tensor::zeros((1, config.output_dim), DType::F32, device)?;
         Ok(Self { config, backbone, head, teacher_backbone, teacher_head, ema, center })
@@ -158,15 +156,6 @@ impl Dino {
     pub fn momentum_at(&self, step: u64, total_steps: u64) -> TrainResult<f64> {
         Ok(Schedule::ema_momentum(self.config.base_momentum, total_steps.max(1))?.at(step))
     }
-
-    fn buffer_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(prefixed(self.head.named_buffers(), "head."));
-        v.extend(resnet_buffers(&self.teacher_backbone, "teacher_backbone."));
-        v.extend(prefixed(self.teacher_head.named_buffers(), "teacher_head."));
-        v.extend(self.ema.target_vars());
-        v
-    }
 }
 
 const CENTER: &str = "center";
@@ -176,10 +165,13 @@ impl PretrainMethod for Dino {
         "dino"
     }
 
-    fn trainable_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(prefixed(self.head.named_vars(), "head."));
-        v
+    fn parts(&self) -> Vec<Part<'_>> {
+        vec![
+            Part::trained("backbone.", &self.backbone),
+            Part::trained("head.", &self.head),
+            Part::target("teacher_backbone.", &self.teacher_backbone),
+            Part::target("teacher_head.", &self.teacher_head),
+        ]
     }
 
     fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> TrainResult<LossOutput> {
@@ -220,22 +212,19 @@ impl PretrainMethod for Dino {
         self.ema.update(self.momentum_at(step, total_steps)?)
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut v = snapshot(&self.buffer_vars());
-        v.push((CENTER.to_string(), self.center.clone()));
-        v
+    fn extra_state(&self) -> TrainResult<Vec<(String, Tensor)>> {
+        Ok(vec![(CENTER.to_string(), self.center.clone())])
     }
 
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> TrainResult<()> {
-        let mut rest = state.clone();
-        let center = take_entries(&mut rest, &[CENTER.to_string()])?.remove(0);
+    fn load_extra_state(&mut self, mut state: HashMap<String, Tensor>) -> TrainResult<()> {
+        let center = take_entries(&mut state, &[CENTER.to_string()])?.remove(0);
         expect_dims(CENTER, &center, &[1, self.config.output_dim])?;
-        load_vars(&rest, &self.buffer_vars())?;
+        expect_no_more(&state)?;
         self.center = center.to_device(self.center.device())?.to_dtype(DType::F32)?.detach();
         Ok(())
     }
 
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.backbone.state_dict()
+    fn encoder(&self) -> &ResNet {
+        &self.backbone
     }
 }

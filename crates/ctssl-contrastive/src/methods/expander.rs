@@ -2,14 +2,12 @@
 //! embeddings, with no teacher and no negatives. Each method is this struct with its own objective
 //! (its config type implements [`ExpanderObjective`]).
 
-use std::collections::HashMap;
-
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use ctssl_backbones::{ResNet, ResNetConfig};
-use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
+use ctssl_train::method::{LossOutput, Part, PretrainMethod, StepContext};
 use ctssl_train::Result as TrainResult;
 
-use super::common::{check_views, collapse_logs, pooled_features, prefixed, snapshot};
+use super::common::{check_views, collapse_logs, pooled_features};
 use crate::error::Result;
 use crate::projection_head::{ProjectionHead, ProjectionHeadConfig};
 
@@ -52,12 +50,6 @@ impl<C: ExpanderObjective> ExpanderMethod<C> {
     pub fn backbone(&self) -> &ResNet {
         &self.backbone
     }
-
-    fn buffer_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(prefixed(self.expander.named_buffers(), "projector."));
-        v
-    }
 }
 
 impl<C: ExpanderObjective> PretrainMethod for ExpanderMethod<C> {
@@ -65,10 +57,8 @@ impl<C: ExpanderObjective> PretrainMethod for ExpanderMethod<C> {
         C::NAME
     }
 
-    fn trainable_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(prefixed(self.expander.named_vars(), "projector."));
-        v
+    fn parts(&self) -> Vec<Part<'_>> {
+        vec![Part::trained("backbone.", &self.backbone), Part::trained("projector.", &self.expander)]
     }
 
     fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> TrainResult<LossOutput> {
@@ -82,15 +72,7 @@ impl<C: ExpanderObjective> PretrainMethod for ExpanderMethod<C> {
         Ok(LossOutput { loss, logs })
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        snapshot(&self.buffer_vars())
-    }
-
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> TrainResult<()> {
-        load_vars(state, &self.buffer_vars())
-    }
-
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.backbone.state_dict()
+    fn encoder(&self) -> &ResNet {
+        &self.backbone
     }
 }

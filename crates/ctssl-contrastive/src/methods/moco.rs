@@ -4,14 +4,12 @@
 use std::collections::HashMap;
 
 use candle_core::{DType, Device, Tensor, Var};
-use ctssl_backbones::{ResNet, ResNetConfig};
+use ctssl_backbones::{ParamKind, Parameters, ResNet, ResNetConfig};
 use ctssl_train::ema::Ema;
-use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
+use ctssl_train::method::{expect_no_more, LossOutput, Part, PretrainMethod, StepContext};
 use ctssl_train::{Result as TrainResult, TrainError};
 
-use super::common::{
-    check_views, collapse_logs, expect_dims, pair_vars, pooled_features, prefixed, snapshot, take_entries,
-};
+use super::common::{check_views, collapse_logs, expect_dims, pair_vars, pooled_features, take_entries};
 use crate::error::Result;
 use crate::info_nce::info_nce;
 use crate::key_queue::KeyQueue;
@@ -100,10 +98,10 @@ impl MocoV2 {
         let head_cfg = config.head(cfg.feature_dim());
         let head = ProjectionHead::new(head_cfg, seed.wrapping_add(1000), DType::F32, device)?;
         let key_head = ProjectionHead::new(head_cfg, seed.wrapping_add(1000), DType::F32, device)?;
-        let mut targets = resnet_trainable(&key_backbone, "key_backbone.");
-        targets.extend(prefixed(key_head.named_vars(), "key_head."));
-        let mut online = resnet_trainable(&backbone, "backbone.");
-        online.extend(prefixed(head.named_vars(), "head."));
+        let mut targets = key_backbone.vars_of_kind("key_backbone.", ParamKind::Trainable);
+        targets.extend(key_head.vars_of_kind("key_head.", ParamKind::Trainable));
+        let mut online = backbone.vars_of_kind("backbone.", ParamKind::Trainable);
+        online.extend(head.vars_of_kind("head.", ParamKind::Trainable));
         let ema = Ema::from_pairs(pair_vars(targets, online)?, Vec::new())?;
         let queue =
             KeyQueue::new_random(config.queue_size, config.output_dim, seed.wrapping_add(2000), DType::F32, device)?;
@@ -141,15 +139,6 @@ impl MocoV2 {
         let f = pooled_features(&self.key_backbone, std::slice::from_ref(x), true)?;
         Ok(self.key_head.forward(&f[0], true)?.detach())
     }
-
-    fn buffer_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(prefixed(self.head.named_buffers(), "head."));
-        v.extend(resnet_buffers(&self.key_backbone, "key_backbone."));
-        v.extend(prefixed(self.key_head.named_buffers(), "key_head."));
-        v.extend(self.ema.target_vars());
-        v
-    }
 }
 
 const QUEUE_NAMES: [&str; 2] = ["queue.keys", "queue.meta"];
@@ -159,10 +148,13 @@ impl PretrainMethod for MocoV2 {
         "moco_v2"
     }
 
-    fn trainable_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(prefixed(self.head.named_vars(), "head."));
-        v
+    fn parts(&self) -> Vec<Part<'_>> {
+        vec![
+            Part::trained("backbone.", &self.backbone),
+            Part::trained("head.", &self.head),
+            Part::target("key_backbone.", &self.key_backbone),
+            Part::target("key_head.", &self.key_head),
+        ]
     }
 
     fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> TrainResult<LossOutput> {
@@ -180,26 +172,21 @@ impl PretrainMethod for MocoV2 {
         self.ema.update(self.config.key_momentum)
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut v = snapshot(&self.buffer_vars());
-        if let Ok((keys, meta)) = self.queue.state() {
-            v.push((QUEUE_NAMES[0].to_string(), keys));
-            v.push((QUEUE_NAMES[1].to_string(), meta));
-        }
-        v
+    fn extra_state(&self) -> TrainResult<Vec<(String, Tensor)>> {
+        let (keys, meta) = self.queue.state()?;
+        Ok(vec![(QUEUE_NAMES[0].to_string(), keys), (QUEUE_NAMES[1].to_string(), meta)])
     }
 
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> TrainResult<()> {
-        let mut rest = state.clone();
-        let q = take_entries(&mut rest, &QUEUE_NAMES.map(String::from))?;
+    fn load_extra_state(&mut self, mut state: HashMap<String, Tensor>) -> TrainResult<()> {
+        let q = take_entries(&mut state, &QUEUE_NAMES.map(String::from))?;
         expect_dims(QUEUE_NAMES[0], &q[0], &[self.queue.size(), self.queue.dim()])?;
         let queue = KeyQueue::from_state(&q[0].to_dtype(DType::F32)?, &q[1]).map_err(TrainError::from)?;
-        load_vars(&rest, &self.buffer_vars())?;
+        expect_no_more(&state)?;
         self.queue = queue;
         Ok(())
     }
 
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.backbone.state_dict()
+    fn encoder(&self) -> &ResNet {
+        &self.backbone
     }
 }

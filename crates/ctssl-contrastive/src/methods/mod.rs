@@ -5,9 +5,11 @@
 //! its view recipe and default optimizer ([`OptimizerChoice`]).
 //!
 //! Every method logs the collapse monitors ([`MONITOR_NAMES`]) of its two first views' embeddings in
-//! [`ctssl_train::method::LossOutput::logs`]. Trainable variables are named `backbone.<torchvision name>`,
-//! `projector.…`, `head.…`, `predictor.…`, `prototypes.weight`; the state (batch-norm statistics, EMA
-//! targets, queues, DINO's centre) has distinct names, so a `Trainer` resume is exact.
+//! [`ctssl_train::method::LossOutput::logs`]. Each lists its networks once
+//! ([`ctssl_train::method::PretrainMethod::parts`]): the trained ones, whose parameters are the trainable
+//! variables `backbone.<torchvision name>`, `projector.…`, `head.…`, `predictor.…`, `prototypes.weight`,
+//! and the EMA targets (`key_…`, `target_…`, `teacher_…`), which are state with the batch-norm statistics;
+//! queues and DINO's centre are extra state. Every name is distinct, so a `Trainer` resume is exact.
 //! [`ctssl_train::method::PretrainMethod::encoder_state_dict`] returns the backbone with torchvision
 //! names and no prefix.
 

@@ -1,13 +1,11 @@
 //! SimCLR (Chen et al. 2020): two views → backbone → 2-layer MLP projector → NT-Xent over the 2N embeddings.
 
-use std::collections::HashMap;
-
 use candle_core::{DType, Device, Tensor};
 use ctssl_backbones::{ResNet, ResNetConfig};
-use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
+use ctssl_train::method::{LossOutput, Part, PretrainMethod, StepContext};
 use ctssl_train::Result as TrainResult;
 
-use super::common::{check_views, collapse_logs, map_concat, pooled_features, prefixed, snapshot};
+use super::common::{check_views, collapse_logs, map_concat, pooled_features};
 use crate::error::Result;
 use crate::nt_xent::nt_xent;
 use crate::projection_head::{ProjectionHead, ProjectionHeadConfig};
@@ -77,10 +75,8 @@ impl PretrainMethod for SimClr {
         "simclr"
     }
 
-    fn trainable_vars(&self) -> Vec<(String, candle_core::Var)> {
-        let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(prefixed(self.projector.named_vars(), "projector."));
-        v
+    fn parts(&self) -> Vec<Part<'_>> {
+        vec![Part::trained("backbone.", &self.backbone), Part::trained("projector.", &self.projector)]
     }
 
     fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> TrainResult<LossOutput> {
@@ -91,23 +87,7 @@ impl PretrainMethod for SimClr {
         Ok(LossOutput { loss, logs })
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        snapshot(&self.buffer_vars())
-    }
-
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> TrainResult<()> {
-        load_vars(state, &self.buffer_vars())
-    }
-
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.backbone.state_dict()
-    }
-}
-
-impl SimClr {
-    fn buffer_vars(&self) -> Vec<(String, candle_core::Var)> {
-        let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(prefixed(self.projector.named_buffers(), "projector."));
-        v
+    fn encoder(&self) -> &ResNet {
+        &self.backbone
     }
 }

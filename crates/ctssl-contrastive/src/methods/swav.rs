@@ -5,15 +5,13 @@
 
 use std::collections::HashMap;
 
-use candle_core::{DType, Device, Tensor, Var};
+use candle_core::{DType, Device, Tensor};
 use ctssl_backbones::{ResNet, ResNetConfig};
 use ctssl_kernels::ops::l2_normalize;
-use ctssl_train::method::{load_vars, resnet_buffers, resnet_trainable, LossOutput, PretrainMethod, StepContext};
+use ctssl_train::method::{expect_no_more, LossOutput, Part, PretrainMethod, StepContext};
 use ctssl_train::{Result as TrainResult, TrainError};
 
-use super::common::{
-    check_views, collapse_logs, expect_dims, map_concat, pooled_features, prefixed, snapshot, take_entries,
-};
+use super::common::{check_views, collapse_logs, expect_dims, map_concat, pooled_features, take_entries};
 use crate::error::{ContrastiveError, Result};
 use crate::key_queue::KeyQueue;
 use crate::projection_head::{ProjectionHead, ProjectionHeadConfig};
@@ -156,12 +154,6 @@ impl Swav {
         Ok(out)
     }
 
-    fn buffer_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_buffers(&self.backbone, "backbone.");
-        v.extend(prefixed(self.projector.named_buffers(), "projector."));
-        v
-    }
-
     fn queue_names(&self) -> Vec<String> {
         (0..self.queues.len()).flat_map(|i| [format!("queue{i}.keys"), format!("queue{i}.meta")]).collect()
     }
@@ -172,11 +164,12 @@ impl PretrainMethod for Swav {
         "swav"
     }
 
-    fn trainable_vars(&self) -> Vec<(String, Var)> {
-        let mut v = resnet_trainable(&self.backbone, "backbone.");
-        v.extend(prefixed(self.projector.named_vars(), "projector."));
-        v.extend(self.prototypes.named_vars());
-        v
+    fn parts(&self) -> Vec<Part<'_>> {
+        vec![
+            Part::trained("backbone.", &self.backbone),
+            Part::trained("projector.", &self.projector),
+            Part::trained("prototypes.", &self.prototypes),
+        ]
     }
 
     fn loss(&mut self, views: &[Tensor], ctx: &mut StepContext<'_>) -> TrainResult<LossOutput> {
@@ -217,31 +210,29 @@ impl PretrainMethod for Swav {
         Ok(self.prototypes.normalize_prototypes()?)
     }
 
-    fn state_tensors(&self) -> Vec<(String, Tensor)> {
-        let mut v = snapshot(&self.buffer_vars());
+    fn extra_state(&self) -> TrainResult<Vec<(String, Tensor)>> {
+        let mut v = Vec::with_capacity(2 * self.queues.len());
         for (i, q) in self.queues.iter().enumerate() {
-            if let Ok((keys, meta)) = q.state() {
-                v.push((format!("queue{i}.keys"), keys));
-                v.push((format!("queue{i}.meta"), meta));
-            }
+            let (keys, meta) = q.state()?;
+            v.push((format!("queue{i}.keys"), keys));
+            v.push((format!("queue{i}.meta"), meta));
         }
-        v
+        Ok(v)
     }
 
-    fn load_state_tensors(&mut self, state: &HashMap<String, Tensor>) -> TrainResult<()> {
-        let mut rest = state.clone();
-        let entries = take_entries(&mut rest, &self.queue_names())?;
+    fn load_extra_state(&mut self, mut state: HashMap<String, Tensor>) -> TrainResult<()> {
+        let entries = take_entries(&mut state, &self.queue_names())?;
         let mut queues = Vec::with_capacity(self.queues.len());
         for (i, pair) in entries.chunks(2).enumerate() {
             expect_dims(&format!("queue{i}.keys"), &pair[0], &[self.config.queue_length, self.config.output_dim])?;
             queues.push(KeyQueue::from_state(&pair[0].to_dtype(DType::F32)?, &pair[1]).map_err(TrainError::from)?);
         }
-        load_vars(&rest, &self.buffer_vars())?;
+        expect_no_more(&state)?;
         self.queues = queues;
         Ok(())
     }
 
-    fn encoder_state_dict(&self) -> HashMap<String, Tensor> {
-        self.backbone.state_dict()
+    fn encoder(&self) -> &ResNet {
+        &self.backbone
     }
 }

@@ -12,7 +12,7 @@
 
 use candle_core::Tensor;
 use ctssl_augment::{InMemorySlices, Loader, LoaderConfig, Recipe, Sampling};
-use ctssl_backbones::ResNet;
+use ctssl_backbones::{ParamKind, Parameters, ResNet};
 use serde::{Deserialize, Serialize};
 
 use super::cross_entropy;
@@ -186,11 +186,9 @@ pub fn finetune(
         (cfg.epochs * per_epoch, per_epoch, cfg.frozen_epochs * per_epoch)
     };
     let named = |head_only: bool| -> Vec<(String, candle_core::Var)> {
-        model
-            .named_vars()
-            .filter(|v| v.kind == ctssl_backbones::ParamKind::Trainable && (!head_only || v.name.starts_with("fc.")))
-            .map(|v| (v.name.clone(), v.var.clone()))
-            .collect()
+        let mut vars = model.vars_of_kind("", ParamKind::Trainable);
+        vars.retain(|(name, _)| !head_only || name.starts_with("fc."));
+        vars
     };
     let adam = |head_only: bool| {
         let groups = if cfg.decoupled_weight_decay {
@@ -206,7 +204,7 @@ pub fn finetune(
         };
         AdamW::new(groups, adam)
     };
-    let all_vars: Vec<candle_core::Var> = model.named_vars().map(|v| v.var.clone()).collect();
+    let all_vars: Vec<candle_core::Var> = model.named_vars("").into_iter().map(|v| v.var).collect();
     let snapshot = || -> Result<Vec<Tensor>> { all_vars.iter().map(|v| Ok(v.as_detached_tensor().copy()?)).collect() };
     let mut opt = adam(frozen_steps > 0)?;
     let mut history = Vec::new();
