@@ -2,7 +2,7 @@
 //! schedules, trainer configuration and parameter groups, and SparK's errors as the trainer's. Without
 //! the feature, [`SparkOptimizer`] is the published numbers alone.
 
-use ctssl_train::optim::{LambConfig, ParamGroup};
+use ctssl_train::optim::{split_decay_also, LambConfig, ParamGroup};
 use ctssl_train::schedule::Schedule;
 use ctssl_train::trainer::{RunLength, TrainerConfig};
 
@@ -55,16 +55,7 @@ impl SparkOptimizer {
     /// SparK's parameter groups: no weight decay (and no trust ratio) for tensors of rank ≤ 1 (biases,
     /// norm parameters) and for the mask tokens; weight decay for the rest.
     pub fn param_groups(&self, params: Vec<(String, candle_core::Var)>) -> Vec<ParamGroup> {
-        let (flat, weights): (Vec<_>, Vec<_>) =
-            params.into_iter().partition(|(n, v)| v.as_tensor().rank() <= 1 || n.contains("mask_tokens"));
-        let mut groups = Vec::new();
-        if !weights.is_empty() {
-            groups.push(ParamGroup::new(weights));
-        }
-        if !flat.is_empty() {
-            groups.push(ParamGroup::no_decay(flat));
-        }
-        groups
+        split_decay_also(params, |name| name.contains("mask_tokens"))
     }
 }
 

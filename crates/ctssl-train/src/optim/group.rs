@@ -41,7 +41,14 @@ impl ParamGroup {
 /// biases of convolutions and linear layers) go to a group with no weight decay and no trust-ratio
 /// adaptation; the rest (convolution and linear weights) to a normal group. Empty groups are dropped.
 pub fn split_decay(params: Vec<(String, Var)>) -> Vec<ParamGroup> {
-    let (flat, weights): (Vec<_>, Vec<_>) = params.into_iter().partition(|(_, v)| v.as_tensor().rank() <= 1);
+    split_decay_also(params, |_| false)
+}
+
+/// [`split_decay`], with the tensors whose name passes `no_decay` also in the group without decay (SparK's
+/// mask tokens, for example).
+pub fn split_decay_also(params: Vec<(String, Var)>, no_decay: impl Fn(&str) -> bool) -> Vec<ParamGroup> {
+    let (flat, weights): (Vec<_>, Vec<_>) =
+        params.into_iter().partition(|(n, v)| v.as_tensor().rank() <= 1 || no_decay(n));
     let mut groups = Vec::new();
     if !weights.is_empty() {
         groups.push(ParamGroup::new(weights));

@@ -20,7 +20,7 @@ mod state;
 pub use adamw::{AdamW, AdamWConfig};
 pub use choice::{OptimizerChoice, OptimizerKind};
 pub use clip::{clip_grad_norm, GradAccumulator};
-pub use group::{split_decay, ParamGroup};
+pub use group::{split_decay, split_decay_also, ParamGroup};
 pub use lamb::{Lamb, LambConfig};
 pub use lars::{Lars, LarsConfig};
 pub use sgd::{Sgd, SgdConfig};
