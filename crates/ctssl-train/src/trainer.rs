@@ -92,6 +92,34 @@ impl RunLength {
     }
 }
 
+/// What one optimizer step gave: the values a metrics record is made of.
+struct StepDone {
+    loss: f64,
+    lr: f64,
+    weight_decay: f64,
+    grad_norm: Option<f64>,
+    /// The method's own values (collapse monitors ...).
+    logs: Vec<(String, f64)>,
+}
+
+impl StepDone {
+    /// The metrics record of step `step` of epoch `epoch` (`grad_norm` only when gradients are clipped).
+    fn record(self, step: u64, epoch: u64) -> Vec<(String, f64)> {
+        let mut record: Vec<(String, f64)> = vec![
+            ("step".into(), step as f64),
+            ("epoch".into(), epoch as f64),
+            ("loss".into(), self.loss),
+            ("lr".into(), self.lr),
+            ("weight_decay".into(), self.weight_decay),
+        ];
+        if let Some(n) = self.grad_norm {
+            record.push(("grad_norm".into(), n));
+        }
+        record.extend(self.logs);
+        record
+    }
+}
+
 /// What a call of [`Trainer::run`] did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RunSummary {
@@ -210,39 +238,9 @@ impl Trainer {
                 let batch = batch?;
                 let images = batch.indices.len() as u64;
                 let mut ctx = StepContext { step, total_steps: total, epoch, rng: &mut rng };
-                let out = method.loss(&batch.views, &mut ctx)?;
-                let loss = out.loss.to_dtype(DType::F64)?.flatten_all()?;
-                if loss.elem_count() != 1 {
-                    return Err(TrainError::InvalidArgument(format!("loss has shape {:?}", out.loss.dims())));
-                }
-                let loss_value = loss.to_vec1::<f64>()?[0];
-                check_finite(loss_value, step)?;
-                let mut grads = out.loss.backward()?;
-                let grad_norm = match self.config.clip_grad_norm {
-                    Some(max) => {
-                        let n = clip_grad_norm(&mut grads, &plain_vars, max)?;
-                        check_finite(n, step)?;
-                        Some(n)
-                    }
-                    None => None,
-                };
-                let (lr, wd) = (self.config.lr.at(step), self.config.weight_decay.at(step));
-                opt.set_learning_rate(lr);
-                opt.set_weight_decay(wd);
-                opt.step(&grads)?;
-                method.after_step(step, total)?;
-
-                let mut record: Vec<(String, f64)> = vec![
-                    ("step".into(), step as f64),
-                    ("epoch".into(), epoch as f64),
-                    ("loss".into(), loss_value),
-                    ("lr".into(), lr),
-                    ("weight_decay".into(), wd),
-                ];
-                if let Some(n) = grad_norm {
-                    record.push(("grad_norm".into(), n));
-                }
-                record.extend(out.logs);
+                let done = self.optimizer_step(method, opt, &plain_vars, &batch.views, &mut ctx)?;
+                let (loss_value, lr) = (done.loss, done.lr);
+                let record = done.record(step, epoch);
                 jsonl.log(&record_json(&record))?;
                 csv.log(&record)?;
                 progress.update(step, loss_value, lr, images);
@@ -268,6 +266,46 @@ impl Trainer {
         }
         progress.finish();
         Ok(summary)
+    }
+
+    /// One step: the method's loss on `views`, its gradients (clipped when configured), the optimizer's
+    /// update at this step's learning rate and weight decay, then the method's own after-step update.
+    /// A non-finite loss or gradient norm stops the run before any variable changes.
+    fn optimizer_step<M, O>(
+        &self,
+        method: &mut M,
+        opt: &mut O,
+        vars: &[Var],
+        views: &[candle_core::Tensor],
+        ctx: &mut StepContext<'_>,
+    ) -> Result<StepDone>
+    where
+        M: PretrainMethod + ?Sized,
+        O: Optimizer + ?Sized,
+    {
+        let (step, total) = (ctx.step, ctx.total_steps);
+        let out = method.loss(views, ctx)?;
+        let loss = out.loss.to_dtype(DType::F64)?.flatten_all()?;
+        if loss.elem_count() != 1 {
+            return Err(TrainError::InvalidArgument(format!("loss has shape {:?}", out.loss.dims())));
+        }
+        let loss_value = loss.to_vec1::<f64>()?[0];
+        check_finite(loss_value, step)?;
+        let mut grads = out.loss.backward()?;
+        let grad_norm = match self.config.clip_grad_norm {
+            Some(max) => {
+                let n = clip_grad_norm(&mut grads, vars, max)?;
+                check_finite(n, step)?;
+                Some(n)
+            }
+            None => None,
+        };
+        let (lr, wd) = (self.config.lr.at(step), self.config.weight_decay.at(step));
+        opt.set_learning_rate(lr);
+        opt.set_weight_decay(wd);
+        opt.step(&grads)?;
+        method.after_step(step, total)?;
+        Ok(StepDone { loss: loss_value, lr, weight_decay: wd, grad_norm, logs: out.logs })
     }
 
     #[allow(clippy::too_many_arguments)]
