@@ -175,7 +175,9 @@ fn kill_after(job: &str, out: &Path, after: Duration) {
         }
         std::thread::sleep(Duration::from_millis(10));
     }
-    kill(child);
+    // It may end by itself between the last check and the signal: then the next call finds it done.
+    child.kill().unwrap();
+    child.wait().unwrap();
 }
 
 /// `results.csv` without its last column (`seconds`, the wall time of each evaluation).
