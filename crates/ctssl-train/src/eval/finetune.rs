@@ -204,8 +204,8 @@ pub fn finetune(
         };
         AdamW::new(groups, adam)
     };
-    let all_vars: Vec<candle_core::Var> = model.named_vars("").into_iter().map(|v| v.var).collect();
-    let snapshot = || -> Result<Vec<Tensor>> { all_vars.iter().map(|v| Ok(v.as_detached_tensor().copy()?)).collect() };
+    let all_vars: Vec<(String, candle_core::Var)> = model.named_vars("").into_iter().map(|v| (v.name, v.var)).collect();
+    let snapshot = || -> Result<Vec<(String, Tensor)>> { Ok(ctssl_backbones::snapshot(&all_vars)?) };
     let mut opt = adam(frozen_steps > 0)?;
     let mut history = Vec::new();
     let (mut best_score, mut best_epoch, mut best_step, mut best_state) = (f64::NEG_INFINITY, 0, 0, snapshot()?);
@@ -271,7 +271,7 @@ pub fn finetune(
         }
         epoch += 1;
     }
-    for (v, t) in all_vars.iter().zip(&best_state) {
+    for ((_, v), (_, t)) in all_vars.iter().zip(&best_state) {
         v.set(t)?;
     }
     let probs = predict_proba(model, test, cfg.image_size, cfg.eval_batch_size)?;
