@@ -101,6 +101,7 @@ fn run(a: &Args) -> Result<(), Box<dyn std::error::Error>> {
             lr_scale: cfg.pretrain.lr_scale,
             seed: a.seed,
             decoder_width: cfg.pretrain.spark_decoder_width,
+            spark_norm_pix: cfg.pretrain.spark_norm_pix,
         },
         views: if a.own_views { Views::Own } else { cfg.pretrain.views },
         input,

@@ -69,6 +69,7 @@ fn run_job(job: &str, out: &Path) -> Result<(), Box<dyn std::error::Error>> {
                     lr_scale: cfg.pretrain.lr_scale,
                     seed: 7,
                     decoder_width: None,
+                    spark_norm_pix: true,
                 },
                 views: cfg.pretrain.views,
                 input: cfg.input()?,

@@ -51,6 +51,7 @@ fn run_shape(cfg: &ctssl::pipeline::StudyConfig, steps_per_epoch: u64) -> RunSha
         lr_scale: 1.0,
         seed: 5,
         decoder_width: None,
+        spark_norm_pix: true,
     }
 }
 

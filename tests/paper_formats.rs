@@ -20,7 +20,7 @@ fn tiny() -> StudyConfig {
     cfg.pretrain.batch_size = 4;
     cfg.finetune.steps = 4;
     cfg.finetune.eval_every = 2;
-    cfg.finetune.probe_epochs = 5;
+    cfg.finetune.probe_l2 = vec![1.0, 0.01];
     cfg.finetune.knn_k = 5;
     cfg.protocol.fractions = vec![1.0, 0.5];
     cfg.protocol.seeds = vec![0];

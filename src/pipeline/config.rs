@@ -310,10 +310,19 @@ pub struct PretrainConfig {
     /// step on a small backbone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub spark_decoder_width: Option<usize>,
+    /// SparK's reconstruction target: each patch normalised by its own mean and deviation (`true`, the
+    /// published default) or the input values themselves (`false`: on CT through fixed HU windows a
+    /// patch's level is its density, which a lesion changes).
+    #[serde(default = "default_true")]
+    pub spark_norm_pix: bool,
     /// Whose views: `ct` (the study's recipe without flips: keeps left and right), `study` (the reference
     /// study's, with flips and 180° rotations) or `own` (each method's published recipe).
     #[serde(default = "default_views")]
     pub views: Views,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_views() -> Views {
@@ -351,10 +360,10 @@ pub struct FinetuneSettings {
     pub batch_size: usize,
     /// Also evaluate a linear probe on frozen features.
     pub linear_probe: bool,
-    /// Epochs of the linear probe.
-    pub probe_epochs: usize,
-    /// Learning rate of the linear probe.
-    pub probe_lr: f64,
+    /// L2 strengths the linear probe tries (an exact fit for each, the best on validation kept); empty:
+    /// the default grid 10, 1, 0.1, …, 10^-4.
+    #[serde(default)]
+    pub probe_l2: Vec<f64>,
     /// Also evaluate a weighted kNN classifier on the same frozen features (k neighbours; 0: off).
     #[serde(default)]
     pub knn_k: usize,

@@ -194,14 +194,9 @@ fn subset_features(p: EvalPoint<'_>, features: &TaskFeatures) -> Result<(Tensor,
 pub fn probe_point(p: EvalPoint<'_>, features: &TaskFeatures, settings: &FinetuneSettings) -> Result<ResultRow> {
     let t0 = Instant::now();
     let (x, y) = subset_features(p, features)?;
-    let cfg = LinearProbeConfig {
-        epochs: settings.probe_epochs,
-        lr: settings.probe_lr,
-        batch_size: 256,
-        seed: p.seed,
-        selection: settings.selection,
-        ..LinearProbeConfig::default()
-    };
+    let defaults = LinearProbeConfig::default();
+    let l2 = if settings.probe_l2.is_empty() { defaults.l2.clone() } else { settings.probe_l2.clone() };
+    let cfg = LinearProbeConfig { l2, selection: settings.selection, ..defaults };
     let r = linear_probe(
         (&x, &y),
         (&features.val, &p.task.val.labels),
@@ -209,7 +204,7 @@ pub fn probe_point(p: EvalPoint<'_>, features: &TaskFeatures, settings: &Finetun
         p.task.train.num_classes,
         &cfg,
     )?;
-    row(p, Protocol::LinearProbe, &r.test, &r.test_probs, r.best_epoch, t0.elapsed().as_secs_f64())
+    row(p, Protocol::LinearProbe, &r.test, &r.test_probs, r.best, t0.elapsed().as_secs_f64())
 }
 
 /// Classifies the test split by weighted kNN among the subset's frozen features (nothing is trained).

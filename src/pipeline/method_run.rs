@@ -34,4 +34,6 @@ pub struct RunShape {
     pub seed: u64,
     /// SparK's decoder width (`None`: SparK's default for the backbone); other methods ignore it.
     pub decoder_width: Option<usize>,
+    /// SparK's target: each patch normalised (`true`, SparK's default) or the input values themselves.
+    pub spark_norm_pix: bool,
 }

@@ -23,7 +23,8 @@ pub fn spark_run(
     paper: bool,
     device: &Device,
 ) -> Result<MethodRun> {
-    let mut cfg = SparkConfig { recipe: recipe.name().into(), ..SparkConfig::default() };
+    let mut cfg =
+        SparkConfig { recipe: recipe.name().into(), norm_pix_loss: shape.spark_norm_pix, ..SparkConfig::default() };
     if let Some(w) = shape.decoder_width {
         cfg = cfg.with_decoder_width(w);
     }

@@ -215,6 +215,7 @@ fn pretrain_all(
                 lr_scale: cfg.pretrain.lr_scale,
                 seed: cfg.pretrain.seed,
                 decoder_width: cfg.pretrain.spark_decoder_width,
+                spark_norm_pix: cfg.pretrain.spark_norm_pix,
             },
             views: cfg.pretrain.views,
             input: pool_input.clone(),
@@ -461,14 +462,23 @@ fn run_facts(
         ("machine".into(), format!("{} {}, {threads} threads, device {device:?}", std::env::consts::OS, std::env::consts::ARCH)),
         ("this call".into(), format!("{evaluated} evaluations in {:.1} min", t0.elapsed().as_secs_f64() / 60.0)),
     ];
+    if cfg.pretrain.methods.iter().any(|m| m.name() == "spark") {
+        let target = if cfg.pretrain.spark_norm_pix {
+            "each masked patch normalised by its own mean and deviation (published)"
+        } else {
+            "the windowed values of each masked patch, level included (norm_pix_loss off; docs/spark.md)"
+        };
+        facts.push(("SparK's target".into(), target.into()));
+    }
     if f.linear_probe {
-        facts.push((
-            "linear probe".into(),
+        facts.push(("linear probe".into(), {
+            let l2 = if f.probe_l2.is_empty() { ctssl_train::eval::default_l2_grid() } else { f.probe_l2.clone() };
             format!(
-                "{} epochs, lr {}, on frozen pooled features, epoch selected as in fine-tuning",
-                f.probe_epochs, f.probe_lr
-            ),
-        ));
+                "logistic regression on frozen pooled features (standardised), fitted exactly for each L2 \
+                     strength of {{{}}}, the strength kept selected as in fine-tuning",
+                l2.iter().map(|v| format!("{v:.3e}")).collect::<Vec<_>>().join(", ")
+            )
+        }));
     }
     if f.knn_k > 0 {
         facts.push(("kNN".into(), format!("k = {}, cosine similarity, votes weighted exp(s / 0.07)", f.knn_k)));

@@ -70,6 +70,9 @@ pub struct SparkConfig {
     pub optimizer: SparkOptimizer,
     /// Name of the view recipe (`spark`: one view, random resized crop 0.67–1, horizontal flip).
     pub recipe: String,
+    /// Normalise each target patch by its own mean and deviation (SparK's default, `true`); `false`
+    /// reconstructs the input values, keeping what a patch's level means (on CT, its density).
+    pub norm_pix_loss: bool,
 }
 
 impl Default for SparkConfig {
@@ -81,6 +84,7 @@ impl Default for SparkConfig {
             path: ExecutionPath::Sparse,
             optimizer: SparkOptimizer::default(),
             recipe: "spark".into(),
+            norm_pix_loss: true,
         }
     }
 }

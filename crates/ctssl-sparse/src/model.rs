@@ -169,7 +169,7 @@ impl SparkModel {
         let reconstruction = self.decoder.forward(&densified, train)?;
         times.decoder = t.elapsed().as_secs_f64();
         let t = Instant::now();
-        let loss = masked_patch_loss(x, &reconstruction, mask)?;
+        let loss = masked_patch_loss(x, &reconstruction, mask, self.config.norm_pix_loss)?;
         times.loss = t.elapsed().as_secs_f64();
         let features: [Tensor; 4] =
             features.try_into().map_err(|_| SparseError::InvalidConfig("a ResNet has exactly four stages".into()))?;

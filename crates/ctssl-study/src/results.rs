@@ -86,7 +86,8 @@ pub struct ResultRow {
     pub f1_macro: f64,
     /// Standard error of the test ROC-AUC by a patient-level bootstrap (NaN where undefined).
     pub roc_auc_se: f64,
-    /// The check kept on validation (fine-tuning: optimizer steps done; linear probe: epoch; kNN: 0).
+    /// The check kept on validation (fine-tuning: optimizer steps done; linear probe: the index of the L2
+    /// strength kept in its grid; kNN: 0).
     pub best_epoch: usize,
     /// Wall time of this evaluation in seconds.
     pub seconds: f64,

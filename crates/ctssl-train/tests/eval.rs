@@ -136,7 +136,7 @@ fn linear_probe_and_knn_on_frozen_features() {
     let f = |s: &LabeledSet| extract_features(&m, s, 16, 32).unwrap();
     let (ftr, fva, fte) = (f(&train), f(&val), f(&test));
     assert_eq!(ftr.dims(), &[36, 32]);
-    let pc = LinearProbeConfig { epochs: 40, lr: 0.05, batch_size: 16, seed: 1, ..Default::default() };
+    let pc = LinearProbeConfig::default();
     let r = linear_probe((&ftr, &train.labels), (&fva, &val.labels), (&fte, &test.labels), 2, &pc).unwrap();
     assert!(r.test.accuracy >= 0.9, "{:?}", r.test);
     let p = knn_predict(&ftr, &train.labels, &fte, 2, &KnnConfig { k: 5, temperature: 0.07 }).unwrap();

@@ -1,61 +1,70 @@
-//! Linear probe: multinomial logistic regression on frozen (cached) features, trained with AdamW on
-//! shuffled mini-batches; features standardised with the training mean and deviation; the epoch with the
-//! best validation score ([`Selection`]: accuracy by default) is kept.
+//! Linear probe: multinomial logistic regression on frozen (cached) features with an L2 penalty, fitted
+//! exactly ([`Logistic`]) for each strength of a grid, strongest first, each fit starting from the last;
+//! the strength with the best validation score ([`Selection`]) is kept. Features are standardised with the
+//! training mean and deviation. The fit is a convex problem solved to tolerance: the same features give
+//! the same probe, with no seed, learning rate or epoch count to tune.
 
-use candle_core::{DType, Tensor, Var};
-use rand::seq::SliceRandom;
-use rand::SeedableRng;
-use rand_chacha::ChaCha8Rng;
+use candle_core::{DType, Tensor};
 use serde::{Deserialize, Serialize};
 
+use super::lbfgs::LbfgsOptions;
+use super::logistic::Logistic;
 use super::report::{ClassificationReport, ValCheck};
-use super::{cross_entropy, softmax_rows, Selection};
+use super::Selection;
 use crate::error::{Result, TrainError};
-use crate::optim::{AdamW, AdamWConfig, Optimizer, ParamGroup};
 
 /// Settings of [`linear_probe`].
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LinearProbeConfig {
-    /// Passes over the training features.
-    pub epochs: usize,
-    /// AdamW learning rate.
-    pub lr: f64,
-    /// AdamW decoupled weight decay (on the weights, not the bias).
-    pub weight_decay: f64,
-    /// Mini-batch size.
-    pub batch_size: usize,
-    /// Seed of the mini-batch order.
-    pub seed: u64,
-    /// What the kept epoch is selected on.
+    /// L2 strengths λ tried, in this order (strongest first lets each fit start close to its answer).
+    pub l2: Vec<f64>,
+    /// Most solver iterations of one fit.
+    pub max_iter: usize,
+    /// What the kept strength is selected on.
     pub selection: Selection,
+}
+
+/// The default grid of L2 strengths: 10, 1, 0.1, …, 10^-4 (6 strengths, a decade apart).
+pub fn default_l2_grid() -> Vec<f64> {
+    (0..6).map(|i| 10f64.powi(1 - i)).collect()
 }
 
 impl Default for LinearProbeConfig {
     fn default() -> Self {
-        Self { epochs: 100, lr: 1e-2, weight_decay: 1e-4, batch_size: 256, seed: 0, selection: Selection::Accuracy }
+        Self { l2: default_l2_grid(), max_iter: 100, selection: Selection::RocAuc }
     }
 }
 
 /// What [`linear_probe`] found.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ProbeResult {
-    /// Validation accuracy after each epoch.
-    pub val_accuracy: Vec<f64>,
-    /// The (0-based) epoch kept.
-    pub best_epoch: usize,
+    /// Validation score ([`Selection`]) of each strength of the grid.
+    pub val_scores: Vec<f64>,
+    /// The index in the grid of the strength kept (the first best).
+    pub best: usize,
+    /// The strength kept.
+    pub l2: f64,
     /// Test metrics of the kept classifier.
     pub test: ClassificationReport,
     /// The kept classifier's test class probabilities, `[n, k]` row-major.
     pub test_probs: Vec<f64>,
 }
 
-fn standardize(x: &Tensor, mean: &Tensor, std: &Tensor) -> Result<Tensor> {
-    Ok(x.to_dtype(DType::F32)?.broadcast_sub(mean)?.broadcast_div(std)?)
+/// Row-major f64 values of a `[n, c]` tensor.
+fn rows(x: &Tensor) -> Result<(usize, usize, Vec<f64>)> {
+    let (n, c) = x.dims2()?;
+    Ok((n, c, x.to_dtype(DType::F64)?.flatten_all()?.to_vec1::<f64>()?))
 }
 
-/// Trains a linear classifier on `train` features `[N, C]` and reports test metrics of the epoch with the
-/// best validation accuracy (the first such epoch).
-#[allow(clippy::too_many_arguments)]
+/// Standardises `x: [n, c]` in place with per-feature `mean` and `std`.
+fn standardize(x: &mut [f64], mean: &[f64], std: &[f64]) {
+    for row in x.chunks_exact_mut(mean.len()) {
+        row.iter_mut().zip(mean.iter().zip(std)).for_each(|(v, (m, s))| *v = (*v - m) / s);
+    }
+}
+
+/// Trains a linear classifier on `train` features `[N, C]` for each L2 strength of the grid and reports
+/// the test metrics of the one with the best validation score (the first such strength).
 pub fn linear_probe(
     train: (&Tensor, &[u32]),
     val: (&Tensor, &[u32]),
@@ -63,63 +72,57 @@ pub fn linear_probe(
     num_classes: usize,
     cfg: &LinearProbeConfig,
 ) -> Result<ProbeResult> {
-    let (n, c) = train.0.dims2()?;
-    if n != train.1.len() || n == 0 || cfg.epochs == 0 || cfg.batch_size == 0 {
+    let (n, c, mut x) = rows(train.0)?;
+    let (nv, cv, mut xv) = rows(val.0)?;
+    let (nt, ct, mut xt) = rows(test.0)?;
+    if n != train.1.len() || n == 0 || nv != val.1.len() || nt != test.1.len() || cv != c || ct != c {
         return Err(TrainError::InvalidArgument(format!(
-            "linear probe: {n} features, {} labels, {} epochs, batch {}",
+            "linear probe: {n}/{nv}/{nt} features of width {c}/{cv}/{ct}, {}/{}/{} labels",
             train.1.len(),
-            cfg.epochs,
-            cfg.batch_size
+            val.1.len(),
+            test.1.len()
         )));
     }
-    let dev = train.0.device().clone();
-    let x = train.0.to_dtype(DType::F32)?;
-    let mean = x.mean_keepdim(0)?;
-    let std = x.broadcast_sub(&mean)?.sqr()?.mean_keepdim(0)?.sqrt()?.affine(1.0, 1e-6)?;
-    let xs = standardize(&x, &mean, &std)?;
-    let (xv, xt) = (standardize(val.0, &mean, &std)?, standardize(test.0, &mean, &std)?);
-    let w = Var::zeros((c, num_classes), DType::F32, &dev)?;
-    let b = Var::zeros(num_classes, DType::F32, &dev)?;
-    let groups = vec![
-        ParamGroup::new(vec![("weight".into(), w.clone())]),
-        ParamGroup::no_decay(vec![("bias".into(), b.clone())]),
-    ];
-    let mut opt = AdamW::new(groups, AdamWConfig { lr: cfg.lr, weight_decay: cfg.weight_decay, ..Default::default() })?;
-    let logits = |x: &Tensor| -> Result<Tensor> { Ok(x.matmul(w.as_tensor())?.broadcast_add(b.as_tensor())?) };
-    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
-    let mut order: Vec<usize> = (0..n).collect();
-    let (mut best, mut best_epoch, mut best_wb) =
-        (f64::NEG_INFINITY, 0, (w.as_detached_tensor(), b.as_detached_tensor()));
-    let mut val_accuracy = Vec::with_capacity(cfg.epochs);
-    for epoch in 0..cfg.epochs {
-        order.shuffle(&mut rng);
-        for chunk in order.chunks(cfg.batch_size) {
-            let idx: Vec<u32> = chunk.iter().map(|&i| i as u32).collect();
-            let idx = Tensor::from_vec(idx, chunk.len(), &dev)?;
-            let labels: Vec<u32> = chunk.iter().map(|&i| train.1[i]).collect();
-            let loss = cross_entropy(&logits(&xs.index_select(&idx, 0)?)?, &labels)?;
-            opt.step(&loss.backward()?)?;
-        }
-        let check = ValCheck::of(&softmax_rows(&logits(&xv)?)?, val.1, num_classes)?;
-        val_accuracy.push(check.accuracy);
-        let score = check.score(cfg.selection);
-        if score > best {
-            (best, best_epoch) = (score, epoch);
-            best_wb = (w.as_detached_tensor().copy()?, b.as_detached_tensor().copy()?);
+    if cfg.l2.is_empty() || cfg.l2.iter().any(|l| !(l.is_finite() && *l > 0.0)) || cfg.max_iter == 0 {
+        return Err(TrainError::InvalidArgument(format!(
+            "linear probe: L2 strengths {:?} (each > 0) and {} iterations",
+            cfg.l2, cfg.max_iter
+        )));
+    }
+    if let Some(&y) = train.1.iter().chain(val.1).chain(test.1).find(|&&y| y as usize >= num_classes) {
+        return Err(TrainError::InvalidArgument(format!("linear probe: label {y} of {num_classes} classes")));
+    }
+    let mean: Vec<f64> = (0..c).map(|j| x.iter().skip(j).step_by(c).sum::<f64>() / n as f64).collect();
+    let std: Vec<f64> = (0..c)
+        .map(|j| (x.iter().skip(j).step_by(c).map(|v| (v - mean[j]).powi(2)).sum::<f64>() / n as f64).sqrt() + 1e-6)
+        .collect();
+    for v in [&mut x, &mut xv, &mut xt] {
+        standardize(v, &mean, &std);
+    }
+    let opts = LbfgsOptions { max_iter: cfg.max_iter, grad_tol: 1e-5, ..LbfgsOptions::default() };
+    let mut model = Logistic::zeros(c, num_classes);
+    let mut kept = (f64::NEG_INFINITY, 0, model.clone());
+    let mut val_scores = Vec::with_capacity(cfg.l2.len());
+    for (i, &lambda) in cfg.l2.iter().enumerate() {
+        model.fit(&x, train.1, lambda, &opts);
+        let score = ValCheck::of(&model.probs(&xv), val.1, num_classes)?.score(cfg.selection);
+        val_scores.push(score);
+        if score > kept.0 {
+            kept = (score, i, model.clone());
         }
     }
-    w.set(&best_wb.0)?;
-    b.set(&best_wb.1)?;
-    let test_probs = softmax_rows(&logits(&xt)?)?;
+    let (_, best, model) = kept;
+    let test_probs = model.probs(&xt);
     let test = ClassificationReport::from_probs(&test_probs, test.1, num_classes)?;
-    Ok(ProbeResult { val_accuracy, best_epoch, test, test_probs })
+    Ok(ProbeResult { val_scores, best, l2: cfg.l2[best], test, test_probs })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use candle_core::Device;
-    use rand::Rng;
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
 
     fn blobs(n: usize, seed: u64) -> (Tensor, Vec<u32>) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
@@ -137,17 +140,45 @@ mod tests {
     }
 
     #[test]
-    fn separable_blobs_are_learned_and_best_epoch_is_kept() {
+    fn separable_blobs_are_learned_and_the_first_best_strength_is_kept() {
         let (tr, ytr) = blobs(90, 1);
         let (va, yva) = blobs(30, 2);
         let (te, yte) = blobs(30, 3);
-        let cfg = LinearProbeConfig { epochs: 30, lr: 0.05, batch_size: 16, ..Default::default() };
+        let cfg = LinearProbeConfig { selection: Selection::Loss, ..Default::default() };
         let r = linear_probe((&tr, &ytr), (&va, &yva), (&te, &yte), 3, &cfg).unwrap();
         assert!(r.test.accuracy >= 0.95, "{:?}", r.test);
-        let max = r.val_accuracy.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
-        assert_eq!(r.val_accuracy[r.best_epoch], max);
-        assert!(r.val_accuracy[..r.best_epoch].iter().all(|&a| a < max));
+        assert_eq!(r.val_scores.len(), cfg.l2.len());
+        let max = r.val_scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(r.val_scores[r.best], max);
+        assert!(r.val_scores[..r.best].iter().all(|&a| a < max));
+        assert_eq!(r.l2, cfg.l2[r.best]);
+        // blobs this clean are best fitted with little penalty: the strongest strengths lose on loss
+        assert!(r.best > 0, "{:?}", r.val_scores);
         let again = linear_probe((&tr, &ytr), (&va, &yva), (&te, &yte), 3, &cfg).unwrap();
         assert_eq!(again, r);
+    }
+
+    #[test]
+    fn a_stronger_penalty_gives_smaller_weights_and_less_confident_probabilities() {
+        let (tr, ytr) = blobs(60, 4);
+        let (va, yva) = blobs(30, 5);
+        let fit = |l2: f64| {
+            let cfg = LinearProbeConfig { l2: vec![l2], ..Default::default() };
+            linear_probe((&tr, &ytr), (&va, &yva), (&va, &yva), 3, &cfg).unwrap()
+        };
+        let confidence =
+            |r: &ProbeResult| r.test_probs.chunks(3).map(|p| p.iter().cloned().fold(0.0, f64::max)).sum::<f64>();
+        let (strong, weak) = (fit(10.0), fit(1e-3));
+        assert!(confidence(&strong) < confidence(&weak) - 5.0, "{} vs {}", confidence(&strong), confidence(&weak));
+        // λ = 10 on standardised features: the weights are small, the probabilities near uniform
+        assert!(strong.test_probs.iter().all(|&p| (p - 1.0 / 3.0).abs() < 0.2), "{:?}", &strong.test_probs[..6]);
+    }
+
+    #[test]
+    fn bad_settings_and_labels_are_errors() {
+        let (tr, ytr) = blobs(9, 1);
+        let bad = LinearProbeConfig { l2: vec![1.0, 0.0], ..Default::default() };
+        assert!(linear_probe((&tr, &ytr), (&tr, &ytr), (&tr, &ytr), 3, &bad).is_err());
+        assert!(linear_probe((&tr, &ytr), (&tr, &ytr), (&tr, &ytr), 2, &LinearProbeConfig::default()).is_err());
     }
 }

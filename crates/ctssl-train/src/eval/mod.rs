@@ -5,13 +5,15 @@
 mod data;
 mod finetune;
 mod knn;
+mod lbfgs;
 mod linear_probe;
+mod logistic;
 mod report;
 
 pub use data::{extract_features, predict_proba, InputMapping, LabeledSet};
 pub use finetune::{finetune, Augment, EpochRecord, FinetuneConfig, FinetuneResult, Selection};
 pub use knn::{knn_predict, KnnConfig};
-pub use linear_probe::{linear_probe, LinearProbeConfig, ProbeResult};
+pub use linear_probe::{default_l2_grid, linear_probe, LinearProbeConfig, ProbeResult};
 pub use report::{argmax_rows, ClassificationReport, ValCheck};
 
 use candle_core::{DType, Tensor};
