@@ -369,6 +369,17 @@ pub struct FinetuneSettings {
     pub knn_k: usize,
 }
 
+impl FinetuneSettings {
+    /// The linear probe's L2 strengths: `probe_l2`, or the default grid where it is empty.
+    pub fn probe_grid(&self) -> Vec<f64> {
+        if self.probe_l2.is_empty() {
+            ctssl_train::eval::default_l2_grid()
+        } else {
+            self.probe_l2.clone()
+        }
+    }
+}
+
 fn default_selection() -> Selection {
     Selection::Accuracy
 }
@@ -503,6 +514,9 @@ impl StudyConfig {
                 ))
             }
             _ => {}
+        }
+        if let Some(l) = f.probe_l2.iter().find(|l| !(l.is_finite() && **l > 0.0)) {
+            return bad(format!("finetune.probe_l2: {l} is not a positive strength"));
         }
         if self.pretrain.batch_size < 2 || self.finetune.batch_size == 0 {
             return bad("batch sizes must be at least 2 (pre-training) and 1 (fine-tuning)".into());
@@ -641,5 +655,17 @@ mod tests {
         assert!(cfg.validate().is_err());
         let paper = StudyConfig::preset("paper").unwrap();
         assert!(paper.finetune.epochs > 0 && paper.finetune.steps == 0);
+    }
+
+    #[test]
+    fn the_probe_grid_defaults_when_empty_and_refuses_a_non_positive_strength() {
+        let mut cfg = StudyConfig::preset("cpu-quick").unwrap();
+        assert!(cfg.finetune.probe_l2.is_empty());
+        assert_eq!(cfg.finetune.probe_grid(), ctssl_train::eval::default_l2_grid());
+        cfg.finetune.probe_l2 = vec![1.0, 0.01];
+        assert_eq!(cfg.finetune.probe_grid(), vec![1.0, 0.01]);
+        cfg.validate().unwrap();
+        cfg.finetune.probe_l2 = vec![1.0, 0.0];
+        assert!(cfg.validate().unwrap_err().to_string().contains("probe_l2"));
     }
 }

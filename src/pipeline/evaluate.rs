@@ -194,9 +194,7 @@ fn subset_features(p: EvalPoint<'_>, features: &TaskFeatures) -> Result<(Tensor,
 pub fn probe_point(p: EvalPoint<'_>, features: &TaskFeatures, settings: &FinetuneSettings) -> Result<ResultRow> {
     let t0 = Instant::now();
     let (x, y) = subset_features(p, features)?;
-    let defaults = LinearProbeConfig::default();
-    let l2 = if settings.probe_l2.is_empty() { defaults.l2.clone() } else { settings.probe_l2.clone() };
-    let cfg = LinearProbeConfig { l2, selection: settings.selection, ..defaults };
+    let cfg = LinearProbeConfig { l2: settings.probe_grid(), selection: settings.selection, ..Default::default() };
     let r = linear_probe(
         (&x, &y),
         (&features.val, &p.task.val.labels),

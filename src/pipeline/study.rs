@@ -471,14 +471,15 @@ fn run_facts(
         facts.push(("SparK's target".into(), target.into()));
     }
     if f.linear_probe {
-        facts.push(("linear probe".into(), {
-            let l2 = if f.probe_l2.is_empty() { ctssl_train::eval::default_l2_grid() } else { f.probe_l2.clone() };
+        let grid: Vec<String> = f.probe_grid().iter().map(|v| format!("{v:.3e}")).collect();
+        facts.push((
+            "linear probe".into(),
             format!(
                 "logistic regression on frozen pooled features (standardised), fitted exactly for each L2 \
-                     strength of {{{}}}, the strength kept selected as in fine-tuning",
-                l2.iter().map(|v| format!("{v:.3e}")).collect::<Vec<_>>().join(", ")
-            )
-        }));
+                 strength of {{{}}}, the strength kept selected as in fine-tuning",
+                grid.join(", ")
+            ),
+        ));
     }
     if f.knn_k > 0 {
         facts.push(("kNN".into(), format!("k = {}, cosine similarity, votes weighted exp(s / 0.07)", f.knn_k)));

@@ -2,6 +2,8 @@
 //! backtracking line search on the Armijo condition. Used for the linear probe's convex fits, which are
 //! small (at most a few thousand unknowns) and must give the same answer on every run.
 
+use std::collections::VecDeque;
+
 /// When [`minimize`] stops.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct LbfgsOptions {
@@ -46,8 +48,10 @@ pub fn minimize(mut f: impl FnMut(&[f64], &mut [f64]) -> f64, x0: Vec<f64>, opts
     let mut x = x0;
     let mut g = vec![0.0; n];
     let mut value = f(&x, &mut g);
-    let (mut s_hist, mut y_hist, mut rho): (Vec<Vec<f64>>, Vec<Vec<f64>>, Vec<f64>) = (vec![], vec![], vec![]);
+    // the remembered pairs (s, y, 1 / s·y), oldest first; a full history recycles its oldest buffers
+    let mut hist: VecDeque<(Vec<f64>, Vec<f64>, f64)> = VecDeque::with_capacity(opts.memory.max(1));
     let (mut x_new, mut g_new, mut d) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+    let (mut s_new, mut y_new) = (vec![0.0; n], vec![0.0; n]);
     let mut alpha = vec![0.0; opts.memory.max(1)];
     for iter in 0..opts.max_iter {
         if max_abs(&g) <= opts.grad_tol {
@@ -55,26 +59,24 @@ pub fn minimize(mut f: impl FnMut(&[f64], &mut [f64]) -> f64, x0: Vec<f64>, opts
         }
         // two-loop recursion: d = -H g
         d.copy_from_slice(&g);
-        for i in (0..s_hist.len()).rev() {
-            alpha[i] = rho[i] * dot(&s_hist[i], &d);
-            d.iter_mut().zip(&y_hist[i]).for_each(|(di, yi)| *di -= alpha[i] * yi);
+        for (i, (s, y, rho)) in hist.iter().enumerate().rev() {
+            alpha[i] = rho * dot(s, &d);
+            d.iter_mut().zip(y).for_each(|(di, yi)| *di -= alpha[i] * yi);
         }
-        let gamma = match (s_hist.last(), y_hist.last()) {
-            (Some(s), Some(y)) => dot(s, y) / dot(y, y),
-            _ => 1.0 / max_abs(&g).max(1.0),
+        let gamma = match hist.back() {
+            Some((s, y, _)) => dot(s, y) / dot(y, y),
+            None => 1.0 / max_abs(&g).max(1.0),
         };
         d.iter_mut().for_each(|di| *di *= gamma);
-        for i in 0..s_hist.len() {
-            let beta = rho[i] * dot(&y_hist[i], &d);
-            d.iter_mut().zip(&s_hist[i]).for_each(|(di, si)| *di += (alpha[i] - beta) * si);
+        for (i, (s, y, rho)) in hist.iter().enumerate() {
+            let beta = rho * dot(y, &d);
+            d.iter_mut().zip(s).for_each(|(di, si)| *di += (alpha[i] - beta) * si);
         }
         d.iter_mut().for_each(|di| *di = -*di);
         let mut slope = dot(&g, &d);
         if slope >= 0.0 {
             // not a descent direction (rounding): restart from steepest descent
-            s_hist.clear();
-            y_hist.clear();
-            rho.clear();
+            hist.clear();
             d.iter_mut().zip(&g).for_each(|(di, gi)| *di = -gi / max_abs(&g).max(1.0));
             slope = dot(&g, &d);
         }
@@ -93,18 +95,21 @@ pub fn minimize(mut f: impl FnMut(&[f64], &mut [f64]) -> f64, x0: Vec<f64>, opts
         let Some(v) = accepted else {
             return LbfgsOutcome { x, value, iterations: iter, converged: false };
         };
-        let s: Vec<f64> = x_new.iter().zip(&x).map(|(a, b)| a - b).collect();
-        let y: Vec<f64> = g_new.iter().zip(&g).map(|(a, b)| a - b).collect();
-        let sy = dot(&s, &y);
-        if sy > 1e-12 * dot(&y, &y).max(f64::MIN_POSITIVE) {
-            if s_hist.len() == opts.memory.max(1) {
-                s_hist.remove(0);
-                y_hist.remove(0);
-                rho.remove(0);
-            }
-            s_hist.push(s);
-            y_hist.push(y);
-            rho.push(1.0 / sy);
+        s_new.iter_mut().zip(x_new.iter().zip(&x)).for_each(|(si, (a, b))| *si = a - b);
+        y_new.iter_mut().zip(g_new.iter().zip(&g)).for_each(|(yi, (a, b))| *yi = a - b);
+        let sy = dot(&s_new, &y_new);
+        if sy > 1e-12 * dot(&y_new, &y_new).max(f64::MIN_POSITIVE) {
+            // the pair goes into the oldest pair's buffers when the history is full
+            let (mut s, mut y, _) = if hist.len() == opts.memory.max(1) {
+                hist.pop_front().unwrap_or_default()
+            } else {
+                (vec![0.0; n], vec![0.0; n], 0.0)
+            };
+            std::mem::swap(&mut s, &mut s_new);
+            std::mem::swap(&mut y, &mut y_new);
+            s_new.resize(n, 0.0);
+            y_new.resize(n, 0.0);
+            hist.push_back((s, y, 1.0 / sy));
         }
         std::mem::swap(&mut x, &mut x_new);
         std::mem::swap(&mut g, &mut g_new);

@@ -75,7 +75,7 @@ pub fn linear_probe(
     let (n, c, mut x) = rows(train.0)?;
     let (nv, cv, mut xv) = rows(val.0)?;
     let (nt, ct, mut xt) = rows(test.0)?;
-    if n != train.1.len() || n == 0 || nv != val.1.len() || nt != test.1.len() || cv != c || ct != c {
+    if n != train.1.len() || n == 0 || c == 0 || nv != val.1.len() || nt != test.1.len() || cv != c || ct != c {
         return Err(TrainError::InvalidArgument(format!(
             "linear probe: {n}/{nv}/{nt} features of width {c}/{cv}/{ct}, {}/{}/{} labels",
             train.1.len(),
